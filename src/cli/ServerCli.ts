@@ -1,0 +1,108 @@
+/**
+ * The `chronik-server` command line.
+ *
+ * Every flag falls back to a `CHRONIK_*` environment variable and then to the
+ * default in BrokerConfig (precedence: flag, env, default). The command only
+ * parses and validates; what runs is passed in by `layers/main.ts`, because
+ * `src/` never imports the layer compositions.
+ */
+import { Command, Options } from "@effect/cli"
+import { Config, Effect, Either, Option } from "effect"
+import * as BrokerConfig from "../config/BrokerConfig.js"
+
+const d = BrokerConfig.defaults
+
+const int = (flag: string, key: string, fallback: number, description: string) =>
+  Options.integer(flag).pipe(
+    Options.withFallbackConfig(Config.integer(key)),
+    Options.withDefault(fallback),
+    Options.withDescription(`${description} [env CHRONIK_${constant(key)}, default ${fallback}]`)
+  )
+
+const str = (flag: string, key: string, fallback: string, description: string) =>
+  Options.text(flag).pipe(
+    Options.withFallbackConfig(Config.string(key)),
+    Options.withDefault(fallback),
+    Options.withDescription(`${description} [env CHRONIK_${constant(key)}, default ${fallback}]`)
+  )
+
+const constant = (camel: string): string => camel.replace(/([A-Z])/g, "_$1").toUpperCase()
+
+export const options = {
+  nodeId: int("node-id", "nodeId", d.nodeId, "Id of this node"),
+  kafkaHost: str("kafka-host", "kafkaHost", d.kafkaHost, "Address the Kafka listener binds to"),
+  kafkaPort: int("kafka-port", "kafkaPort", d.kafkaPort, "Port of the Kafka listener (0 picks a free port)"),
+  advertisedHost: Options.text("advertised-host").pipe(
+    Options.withFallbackConfig(Config.string("advertisedHost")),
+    Options.optional,
+    Options.withDescription(
+      "Host clients are told to connect to; required when --kafka-host is a wildcard [env CHRONIK_ADVERTISED_HOST, default the listener host]"
+    )
+  ),
+  advertisedPort: Options.integer("advertised-port").pipe(
+    Options.withFallbackConfig(Config.integer("advertisedPort")),
+    Options.optional,
+    Options.withDescription("Port clients are told to connect to [env CHRONIK_ADVERTISED_PORT, default the listener port]")
+  ),
+  dataDir: str("data-dir", "dataDir", d.dataDir, "Directory for logs and metadata"),
+  autoCreateTopics: Options.choice("auto-create-topics", ["true", "false"]).pipe(
+    Options.withFallbackConfig(Config.literal("true", "false")("autoCreateTopics")),
+    Options.withDefault(d.autoCreateTopics ? "true" : "false"),
+    Options.withDescription(
+      `Create unknown topics on Metadata and Produce [env CHRONIK_AUTO_CREATE_TOPICS, default ${d.autoCreateTopics}]`
+    )
+  ),
+  numPartitions: int("num-partitions", "numPartitions", d.numPartitions, "Partitions of an auto-created topic"),
+  walFsync: str("wal-fsync", "walFsync", d.walFsync, "fsync policy: batch | interval:<ms> | never"),
+  logSegmentBytes: int("log-segment-bytes", "logSegmentBytes", d.logSegmentBytes, "Default segment.bytes"),
+  logSegmentMs: int("log-segment-ms", "logSegmentMs", d.logSegmentMs, "Default segment.ms"),
+  logRetentionMs: int("log-retention-ms", "logRetentionMs", d.logRetentionMs, "Default retention.ms (-1: forever)"),
+  logRetentionBytes: int("log-retention-bytes", "logRetentionBytes", d.logRetentionBytes, "Default retention.bytes (-1: unlimited)"),
+  logRetentionCheckIntervalMs: int(
+    "log-retention-check-interval-ms",
+    "logRetentionCheckIntervalMs",
+    d.logRetentionCheckIntervalMs,
+    "How often retention runs"
+  ),
+  messageMaxBytes: int("message-max-bytes", "messageMaxBytes", d.messageMaxBytes, "Default max.message.bytes (largest batch)"),
+  socketRequestMaxBytes: int(
+    "socket-request-max-bytes",
+    "socketRequestMaxBytes",
+    d.socketRequestMaxBytes,
+    "Largest request frame; a larger one closes the connection"
+  ),
+  connectionsMaxIdleMs: int("connections-max-idle-ms", "connectionsMaxIdleMs", d.connectionsMaxIdleMs, "Idle connection timeout"),
+  memoryTierBytes: int("memory-tier-bytes", "memoryTierBytes", d.memoryTierBytes, "Memory for the hot read tier")
+}
+
+/** Builds the validated config from parsed options; fails with a message meant for a person. */
+type Parsed = { readonly [K in keyof typeof options]: (typeof options)[K] extends Options.Options<infer A> ? A : never }
+
+export const toConfig = (
+  parsed: Parsed
+): Effect.Effect<BrokerConfig.BrokerConfigShape, BrokerConfig.InvalidConfig> =>
+  Either.match(
+    BrokerConfig.validate({
+      ...parsed,
+      advertisedHost: Option.getOrUndefined(parsed.advertisedHost),
+      advertisedPort: Option.getOrUndefined(parsed.advertisedPort),
+      autoCreateTopics: parsed.autoCreateTopics === "true"
+    }),
+    { onLeft: Effect.fail, onRight: Effect.succeed }
+  )
+
+/**
+ * The command tree. `runStandalone` receives the validated config and runs
+ * until interrupted (SIGINT/SIGTERM interrupt it, which closes every scope).
+ */
+export const makeCommand = <R>(
+  runStandalone: (config: BrokerConfig.BrokerConfigShape) => Effect.Effect<void, unknown, R>
+) => {
+  const standalone = Command.make("standalone", options, (parsed) =>
+    Effect.flatMap(toConfig(parsed), runStandalone)
+  ).pipe(Command.withDescription("Run a single-node broker (every partition a one-voter Raft group)"))
+  return Command.make("chronik-server").pipe(
+    Command.withDescription("Chronik: a Kafka-compatible streaming broker"),
+    Command.withSubcommands([standalone])
+  )
+}
