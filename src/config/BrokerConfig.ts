@@ -8,11 +8,9 @@
  * CONSTANT_CASE with the `CHRONIK_` prefix in the environment.
  */
 import { Config, ConfigError, ConfigProvider, Context, Data, Effect, Either, Layer } from "effect"
+import { FsyncPolicy } from "../storage/WalSync.js"
 
-export type FsyncPolicy =
-  | { readonly _tag: "batch" }
-  | { readonly _tag: "interval"; readonly intervalMs: number }
-  | { readonly _tag: "never" }
+export { FsyncPolicy }
 
 export interface BrokerConfigShape {
   readonly nodeId: number
@@ -60,21 +58,6 @@ export const defaults = {
   connectionsMaxIdleMs: 600000,
   memoryTierBytes: 64 * 1024 * 1024
 } as const
-
-/** Parses `batch`, `never` or `interval:<ms>`. */
-export const parseFsyncPolicy = (text: string): Either.Either<FsyncPolicy, InvalidConfig> => {
-  const t = text.trim().toLowerCase()
-  if (t === "batch") return Either.right({ _tag: "batch" })
-  if (t === "never") return Either.right({ _tag: "never" })
-  const m = /^interval:(\d+)$/.exec(t)
-  if (m && Number(m[1]) > 0) return Either.right({ _tag: "interval", intervalMs: Number(m[1]) })
-  return Either.left(
-    new InvalidConfig({ message: `walFsync must be batch, never or interval:<ms> (got "${text}")` })
-  )
-}
-
-export const formatFsyncPolicy = (p: FsyncPolicy): string =>
-  p._tag === "interval" ? `interval:${p.intervalMs}` : p._tag
 
 /** The raw settings as the CLI and environment supply them, before validation. */
 export interface BrokerConfigInput {
@@ -137,9 +120,11 @@ export const validate = (input: BrokerConfigInput): Either.Either<BrokerConfigSh
       `listening on ${input.kafkaHost} needs an advertised address: set --advertised-host (CHRONIK_ADVERTISED_HOST) to a host clients can reach`
     )
   }
-  const fsync = parseFsyncPolicy(input.walFsync)
-  if (Either.isLeft(fsync)) problems.push(`${fsync.left.message} (CHRONIK_WAL_FSYNC)`)
-  if (problems.length > 0 || Either.isLeft(fsync)) {
+  const fsync = FsyncPolicy.parse(input.walFsync)
+  if (fsync === undefined) {
+    problems.push(`walFsync (CHRONIK_WAL_FSYNC) must be batch, never or interval:<ms>, got "${input.walFsync}"`)
+  }
+  if (problems.length > 0 || fsync === undefined) {
     return Either.left(new InvalidConfig({ message: `invalid configuration:\n  - ${problems.join("\n  - ")}` }))
   }
   return Either.right({
@@ -151,7 +136,7 @@ export const validate = (input: BrokerConfigInput): Either.Either<BrokerConfigSh
     dataDir: input.dataDir,
     autoCreateTopics: input.autoCreateTopics,
     numPartitions: input.numPartitions,
-    walFsync: fsync.right,
+    walFsync: fsync,
     logSegmentBytes: input.logSegmentBytes,
     logSegmentMs: input.logSegmentMs,
     logRetentionMs: input.logRetentionMs,

@@ -21,7 +21,7 @@ import {
   TopicAlreadyExists,
   UnknownTopic
 } from "./errors.js"
-import { MetadataLog } from "./MetadataLog.js"
+import { METADATA_LOG_ID, MetadataLog } from "./MetadataLog.js"
 import type { MetadataRecord } from "./MetadataRecord.js"
 import * as State from "./MetadataState.js"
 import { validateTopicConfig } from "./TopicConfig.js"
@@ -89,6 +89,7 @@ export const maxTopicNameLength = 249
 export const checkTopicName = (name: string): string | undefined => {
   if (name.length === 0) return "Topic name is illegal, it can't be empty"
   if (name === "." || name === "..") return "Topic name cannot be \".\" or \"..\""
+  if (name === METADATA_LOG_ID) return `Topic name ${name} is reserved for the cluster metadata log`
   if (name.length > maxTopicNameLength) {
     return `Topic name is illegal, it can't be longer than ${maxTopicNameLength} characters, topic name: ${name}`
   }

@@ -61,8 +61,10 @@ const defs: ReadonlyArray<TopicConfigDef> = [
     type: "string",
     defaultValue: constant("producer"),
     brokerSynonym: "compression.type",
-    validate: oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),
-    documentation: "Final compression type for the topic; only 'producer' (keep the producer's codec) changes nothing on write"
+    // Recompressing on the broker is not implemented: batches are stored as the producer sent them.
+    validate: (v) =>
+      v.trim() === "producer" ? undefined : "only producer is supported: this broker stores batches as the producer compressed them",
+    documentation: "Final compression type for the topic; only 'producer' (keep the producer's codec) is supported"
   },
   {
     name: "max.message.bytes",

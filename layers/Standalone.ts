@@ -1,0 +1,76 @@
+/**
+ * A standalone broker: one node, every partition led by this node.
+ *
+ * Composition only: each subsystem's layer is built from the BrokerConfig.
+ * The Raft issue turns every partition into a one-voter Raft group behind the
+ * same ReplicaManager interface, so nothing above it changes.
+ */
+import { Effect, Layer } from "effect"
+import { BrokerConfig, type BrokerConfigShape } from "../src/config/BrokerConfig.js"
+import { makeBrokerHandlers } from "../src/broker/handlers/index.js"
+import * as RequestRouter from "../src/broker/RequestRouter.js"
+import * as ClusterMetadata from "../src/metadata/ClusterMetadata.js"
+import * as MetadataLog from "../src/metadata/MetadataLog.js"
+import * as ReplicaManager from "../src/replication/ReplicaManager.js"
+import * as LogStore from "../src/storage/LogStore.js"
+import * as StorageConfig from "../src/storage/StorageConfig.js"
+import * as KafkaTransport from "../src/transport/KafkaTransport.js"
+import * as TransportConfig from "../src/transport/TransportConfig.js"
+
+const storageConfig = Layer.effect(
+  StorageConfig.StorageConfig,
+  Effect.map(BrokerConfig, (c) => ({
+    dataDir: c.dataDir,
+    fsyncPolicy: c.walFsync,
+    segmentBytes: c.logSegmentBytes,
+    segmentMs: c.logSegmentMs,
+    indexIntervalBytes: 4096,
+    memoryTierBytes: c.memoryTierBytes
+  }))
+)
+
+const transportConfig = Layer.effect(
+  TransportConfig.TransportConfig,
+  Effect.map(BrokerConfig, (c) => ({
+    ...TransportConfig.defaults,
+    host: c.kafkaHost,
+    port: c.kafkaPort,
+    maxRequestBytes: c.socketRequestMaxBytes,
+    idleTimeoutMs: c.connectionsMaxIdleMs
+  }))
+)
+
+/** The request router over every broker handler. */
+const router = Layer.effect(
+  RequestRouter.RequestRouter,
+  Effect.gen(function* () {
+    let apis: ReadonlyArray<RequestRouter.ApiRange> = []
+    const handlers = yield* makeBrokerHandlers(() => apis)
+    const r = RequestRouter.make(handlers)
+    apis = r.apis
+    return r
+  })
+)
+
+const serve = KafkaTransport.layerServe(Effect.map(RequestRouter.RequestRouter, (r) => r.route))
+
+/** Storage, metadata and replicas, without the network listener (in-process tests use this). */
+export const core = (config: BrokerConfigShape) => {
+  const configLayer = Layer.succeed(BrokerConfig, config)
+  const storage = LogStore.layer.pipe(Layer.provide(storageConfig))
+  const metadata = ClusterMetadata.layer.pipe(Layer.provide(MetadataLog.layerLogStore))
+  const replicas = ReplicaManager.layer
+  return Layer.mergeAll(router).pipe(
+    Layer.provideMerge(replicas),
+    Layer.provideMerge(metadata),
+    Layer.provideMerge(storage),
+    Layer.provideMerge(configLayer)
+  )
+}
+
+/** A whole standalone node listening on its Kafka port. */
+export const layer = (config: BrokerConfigShape) =>
+  serve.pipe(
+    Layer.provideMerge(core(config)),
+    Layer.provideMerge(KafkaTransport.layerNode.pipe(Layer.provide(transportConfig), Layer.provide(Layer.succeed(BrokerConfig, config))))
+  )

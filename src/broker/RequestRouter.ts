@@ -1,0 +1,156 @@
+/**
+ * RequestRouter: turns a request frame into a response frame.
+ *
+ * It decodes the header, finds the handler for the API key, checks the
+ * version against what the handler supports, decodes the body, runs the
+ * handler (one Effect per request), and encodes the response with the right
+ * header version. Kafka's rules for bad input:
+ *
+ * - ApiVersions at a version we do not know: a v0 response with
+ *   UNSUPPORTED_VERSION and our version ranges, so the client retries (KIP-511).
+ * - Any other API at an unsupported version, an unknown API key, or a body
+ *   that cannot be parsed: the connection is closed (Kafka closes it too);
+ *   other connections are unaffected.
+ * - A handler defect: logged, and only that connection is closed.
+ *
+ * The router advertises exactly the handlers it was given, so ApiVersions
+ * can never claim an API that has no handler.
+ */
+import { Context, Effect, Layer } from "effect"
+import type { ConnectionContext } from "../transport/KafkaTransport.js"
+import { ErrorCode } from "../protocol/errorCodes.js"
+import { KafkaDecodeError } from "../protocol/errors.js"
+import { type ApiKey, decodeRequest, decodeRequestHeader, encodeResponse } from "../protocol/messages.js"
+
+/** What a handler knows about the request it serves. */
+export interface RequestContext {
+  readonly apiKey: number
+  readonly apiVersion: number
+  readonly correlationId: number
+  readonly clientId: string | null
+  readonly connection: ConnectionContext
+}
+
+/** A handler for one API. `handle` returns the response body, or null for no response (Produce acks=0). */
+export interface ApiHandler {
+  readonly apiKey: number
+  readonly name: string
+  readonly minVersion: number
+  readonly maxVersion: number
+  // The body types are the generated message types of this API; the router is generic over them.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly handle: (ctx: RequestContext, body: any) => Effect.Effect<unknown | null>
+}
+
+/** Builds an ApiHandler with the request and response types of its API checked. */
+export const defineHandler = <Req, Res>(spec: {
+  readonly apiKey: number
+  readonly name: string
+  readonly minVersion: number
+  readonly maxVersion: number
+  readonly handle: (ctx: RequestContext, body: Req) => Effect.Effect<Res | null>
+}): ApiHandler => spec
+
+export interface ApiRange {
+  readonly apiKey: number
+  readonly minVersion: number
+  readonly maxVersion: number
+}
+
+export interface RequestRouterShape {
+  readonly route: (conn: ConnectionContext, frame: Buffer) => Effect.Effect<Buffer | null>
+  /** The API ranges this broker advertises in ApiVersions. */
+  readonly apis: ReadonlyArray<ApiRange>
+}
+
+export class RequestRouter extends Context.Tag("chronik/RequestRouter")<RequestRouter, RequestRouterShape>() {}
+
+export const API_VERSIONS_KEY = 18
+
+/** A v0 ApiVersions response body: the error plus our ranges (KIP-511 fallback). */
+export const apiVersionsFallback = (apis: ReadonlyArray<ApiRange>) => ({
+  errorCode: ErrorCode.UNSUPPORTED_VERSION,
+  apiKeys: apis.map((a) => ({ apiKey: a.apiKey, minVersion: a.minVersion, maxVersion: a.maxVersion })),
+  throttleTimeMs: 0
+})
+
+export const make = (handlers: ReadonlyArray<ApiHandler>): RequestRouterShape => {
+  const table: Array<ApiHandler | undefined> = []
+  for (const h of handlers) {
+    if (table[h.apiKey] !== undefined) throw new Error(`two handlers for api key ${h.apiKey}`)
+    table[h.apiKey] = h
+  }
+  const apis: ReadonlyArray<ApiRange> = [...handlers]
+    .sort((a, b) => a.apiKey - b.apiKey)
+    .map((h) => ({ apiKey: h.apiKey, minVersion: h.minVersion, maxVersion: h.maxVersion }))
+
+  const closeWith = (conn: ConnectionContext, reason: string) => conn.close(reason)
+
+  const route = (conn: ConnectionContext, frame: Buffer): Effect.Effect<Buffer | null> => {
+    let header: ReturnType<typeof decodeRequestHeader>
+    try {
+      header = decodeRequestHeader(frame)
+    } catch (e) {
+      return Effect.as(closeWith(conn, `unparsable request header: ${describe(e)}`), null)
+    }
+    const { apiKey, apiVersion, correlationId } = header
+    const handler = table[apiKey]
+    if (handler === undefined) {
+      return Effect.as(closeWith(conn, `unknown or unsupported api key ${apiKey} (correlation id ${correlationId})`), null)
+    }
+    if (apiVersion < handler.minVersion || apiVersion > handler.maxVersion) {
+      if (apiKey === API_VERSIONS_KEY) {
+        return Effect.succeed(encodeResponse(API_VERSIONS_KEY, 0, correlationId, apiVersionsFallback(apis)))
+      }
+      return Effect.as(
+        closeWith(
+          conn,
+          `unsupported version ${apiVersion} of ${handler.name} (supported ${handler.minVersion}-${handler.maxVersion})`
+        ),
+        null
+      )
+    }
+    let request: ReturnType<typeof decodeRequest>
+    try {
+      request = decodeRequest(frame)
+    } catch (e) {
+      if (apiKey === API_VERSIONS_KEY) {
+        // KIP-511: an ApiVersions request we cannot parse still gets our ranges.
+        return Effect.succeed(
+          encodeResponse(API_VERSIONS_KEY, 0, correlationId, { ...apiVersionsFallback(apis), errorCode: ErrorCode.INVALID_REQUEST })
+        )
+      }
+      return Effect.as(closeWith(conn, `cannot parse ${handler.name} v${apiVersion}: ${describe(e)}`), null)
+    }
+    const ctx: RequestContext = {
+      apiKey,
+      apiVersion,
+      correlationId,
+      clientId: request.clientId,
+      connection: conn
+    }
+    return handler.handle(ctx, request.body).pipe(
+      Effect.flatMap((body) =>
+        body === null
+          ? Effect.succeed(null)
+          : Effect.sync(() => encodeResponse(apiKey as ApiKey, apiVersion, correlationId, body as never))
+      ),
+      Effect.catchAllCause((cause) =>
+        Effect.as(
+          Effect.zipRight(
+            Effect.logError(`${handler.name} v${apiVersion} failed (correlation id ${correlationId})`, cause),
+            conn.close(`${handler.name} handler failed`)
+          ),
+          null
+        )
+      )
+    )
+  }
+
+  return { route, apis }
+}
+
+const describe = (e: unknown): string => (e instanceof KafkaDecodeError ? e.message : String(e))
+
+export const layer = (handlers: ReadonlyArray<ApiHandler>): Layer.Layer<RequestRouter> =>
+  Layer.sync(RequestRouter, () => make(handlers))

@@ -1,0 +1,22 @@
+/**
+ * Every API handler this broker serves. The router advertises exactly this
+ * list in ApiVersions, so an API is advertised if and only if it is here.
+ */
+import { Effect } from "effect"
+import type { ApiHandler, ApiRange } from "../RequestRouter.js"
+import * as ApiVersions from "./ApiVersions.js"
+import * as Fetch from "./Fetch.js"
+import * as Metadata from "./Metadata.js"
+import * as Produce from "./Produce.js"
+
+/** The data-plane and admin handlers; `apis` is the router's advertised list (read lazily). */
+export const makeBrokerHandlers = (apis: () => ReadonlyArray<ApiRange>) =>
+  Effect.gen(function* () {
+    const handlers: Array<ApiHandler> = [
+      ApiVersions.make(apis),
+      yield* Metadata.make,
+      yield* Produce.make,
+      yield* Fetch.make
+    ]
+    return handlers
+  })

@@ -1,0 +1,39 @@
+/**
+ * The log a partition replica writes to: the narrow view of the storage
+ * engine's segmented log that replication needs. Keys are Kafka offsets
+ * (a batch's entry spans [baseOffset, lastOffset]); `term` holds the leader
+ * epoch the batch was written in.
+ */
+import type { Effect } from "effect"
+import type { LogError } from "../storage/errors.js"
+
+export interface PartitionLogEntry {
+  readonly firstKey: number
+  readonly lastKey: number
+  readonly term: number
+  readonly maxTimestamp: number
+  readonly payload: Buffer
+}
+
+export interface PartitionLog {
+  /** First offset still in the log. */
+  readonly startKey: () => number
+  /** Offset the next appended batch will get (log end offset). */
+  readonly nextKey: () => number
+  /** Appends batches in order; returns once written to the OS (not yet durable). */
+  readonly append: (entries: ReadonlyArray<PartitionLogEntry>) => Effect.Effect<void, LogError>
+  /** Returns once every entry up to `key` is durable under the fsync policy. */
+  readonly awaitDurable: (key: number) => Effect.Effect<void, LogError>
+  /** Whole entries from the one containing `fromKey`, at least one if any, up to maxBytes, below `endKey`. */
+  readonly read: (fromKey: number, maxBytes: number, endKey: number) => Effect.Effect<ReadonlyArray<PartitionLogEntry>, LogError>
+  /** First entry whose maxTimestamp >= ts, or undefined. */
+  readonly offsetForTimestamp: (ts: number) => Effect.Effect<PartitionLogEntry | undefined, LogError>
+  /** Moves the log start to `key` (DeleteRecords), dropping whole segments below it. */
+  readonly deleteBefore: (key: number) => Effect.Effect<void, LogError>
+  /** Enforces retention; returns the new start key. */
+  readonly enforceRetention: (policy: {
+    readonly retentionMs: number
+    readonly retentionBytes: number
+    readonly now: number
+  }) => Effect.Effect<number, LogError>
+}

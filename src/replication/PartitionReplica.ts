@@ -1,0 +1,429 @@
+/**
+ * One partition's replica: the leader-side data path of a partition.
+ *
+ * Produce: a record batch arrives as bytes and is validated (magic 2, CRC,
+ * size, producer fields) without decoding its records; the idempotent
+ * producer table decides append / duplicate / reject; the leader assigns the
+ * base offset and leader epoch by rewriting header bytes in place (and the
+ * LogAppendTime timestamp, recomputing the CRC, when the topic asks for it),
+ * and appends the batch to the log. acks=1 replies once the batch is written;
+ * acks=all once it is committed. In standalone mode the replica is its
+ * group's only voter, so "committed" means durable under the fsync policy
+ * and the high watermark follows durability. Under Raft the same interface is
+ * served by a replica whose commit comes from the partition's Raft group.
+ *
+ * Fetch: reads whole batches below the high watermark. Long-polling fetches
+ * wait on `waitForHighWatermark`, which is woken by the high watermark moving
+ * (commit), not by a polling loop.
+ */
+import { Effect } from "effect"
+import type { EffectiveTopicConfig } from "../metadata/TopicConfig.js"
+import { ErrorCode } from "../protocol/errorCodes.js"
+import {
+  readBatchHeader,
+  RecordBatchError,
+  setBaseOffset,
+  setLogAppendTime,
+  setPartitionLeaderEpoch,
+  validateBatch
+} from "../protocol/recordBatch.js"
+import type { LogError } from "../storage/errors.js"
+import {
+  type AppendError,
+  FetchOffsetOutOfRange,
+  InvalidBatch,
+  OutOfOrderSequence,
+  PartitionStorageError,
+  ProducerFenced
+} from "./errors.js"
+import type { PartitionLog, PartitionLogEntry } from "./PartitionLog.js"
+import { ProducerStateTable } from "./ProducerState.js"
+
+export interface AppendResult {
+  readonly baseOffset: bigint
+  /** The broker's append time for LogAppendTime topics, else -1. */
+  readonly logAppendTime: bigint
+  readonly logStartOffset: bigint
+}
+
+export interface ReadResult {
+  readonly records: ReadonlyArray<Buffer>
+  readonly bytes: number
+  readonly highWatermark: bigint
+  readonly logStartOffset: bigint
+  readonly logEndOffset: bigint
+}
+
+export interface EpochEndOffset {
+  readonly leaderEpoch: number
+  readonly endOffset: bigint
+}
+
+/** A leader epoch and the first offset written in it. */
+interface EpochEntry {
+  readonly epoch: number
+  readonly startOffset: number
+}
+
+export interface PartitionReplicaOptions {
+  readonly topic: string
+  readonly partition: number
+  readonly nodeId: number
+  readonly log: PartitionLog
+  /** The topic's effective config; read on every append so changes apply at once. */
+  readonly config: () => EffectiveTopicConfig
+  readonly now: () => number
+}
+
+const storageError = (topic: string, partition: number) => (e: LogError) =>
+  new PartitionStorageError({ topic, partition, reason: e.message })
+
+export class PartitionReplica {
+  readonly topic: string
+  readonly partition: number
+  readonly leaderId: number
+  private readonly log: PartitionLog
+  readonly config: () => EffectiveTopicConfig
+  private readonly now: () => number
+  private readonly producers = new ProducerStateTable()
+  private readonly appendLock = Effect.unsafeMakeSemaphore(1)
+  private readonly epochs: Array<EpochEntry> = []
+  private hw: number
+  private waiters = new Set<() => void>()
+  private closed = false
+  readonly leaderEpoch: number
+
+  private constructor(options: PartitionReplicaOptions, epochs: ReadonlyArray<EpochEntry>) {
+    this.topic = options.topic
+    this.partition = options.partition
+    this.leaderId = options.nodeId
+    this.log = options.log
+    this.config = options.config
+    this.now = options.now
+    this.epochs.push(...epochs)
+    // Standalone: this node leads every epoch it writes; epochs only grow.
+    this.leaderEpoch = epochs.length === 0 ? 0 : epochs[epochs.length - 1]!.epoch
+    if (epochs.length === 0) this.epochs.push({ epoch: 0, startOffset: options.log.nextKey() })
+    // Everything found on disk at open is made durable by recovery.
+    this.hw = options.log.nextKey()
+  }
+
+  /** Opens the replica: scans the log once to rebuild producer state and the epoch history. */
+  static open(options: PartitionReplicaOptions): Effect.Effect<PartitionReplica, PartitionStorageError> {
+    return Effect.gen(function* () {
+      const { log } = options
+      const epochs: Array<EpochEntry> = []
+      const producers: Array<[ReturnType<typeof readProducerFields>, bigint]> = []
+      let key = log.startKey()
+      const end = log.nextKey()
+      while (key < end) {
+        const entries = yield* Effect.mapError(
+          log.read(key, 16 * 1024 * 1024, end),
+          storageError(options.topic, options.partition)
+        )
+        if (entries.length === 0) break
+        for (const e of entries) {
+          if (epochs.length === 0 || epochs[epochs.length - 1]!.epoch < e.term) {
+            epochs.push({ epoch: e.term, startOffset: e.firstKey })
+          }
+          producers.push([readProducerFields(e.payload), BigInt(e.firstKey)])
+          key = e.lastKey + 1
+        }
+      }
+      const replica = new PartitionReplica(options, epochs)
+      for (const [fields, base] of producers) replica.producers.replay(fields, base)
+      return replica
+    })
+  }
+
+  get logStartOffset(): bigint {
+    return BigInt(this.log.startKey())
+  }
+
+  get logEndOffset(): bigint {
+    return BigInt(this.log.nextKey())
+  }
+
+  get highWatermark(): bigint {
+    return BigInt(this.hw)
+  }
+
+  /** Validates, deduplicates, assigns offsets and appends one produce batch. */
+  append(records: Buffer | null, acks: number): Effect.Effect<AppendResult, AppendError> {
+    const topic = this.topic
+    const partition = this.partition
+    const invalid = (errorCode: number, reason: string) =>
+      Effect.fail(new InvalidBatch({ topic, partition, errorCode, reason }))
+    if (records === null || records.length === 0) {
+      return invalid(ErrorCode.INVALID_RECORD, "Produce requests must have at least one record batch per partition")
+    }
+    const config = this.config()
+    let header: ReturnType<typeof validateBatch>
+    try {
+      header = validateBatch(records, 0)
+    } catch (e) {
+      if (e instanceof RecordBatchError) return invalid(e.errorCode, e.message)
+      return invalid(ErrorCode.CORRUPT_MESSAGE, String(e))
+    }
+    if (header.sizeInBytes !== records.length) {
+      return invalid(ErrorCode.INVALID_RECORD, "Produce requests are only allowed to contain exactly one record batch per partition")
+    }
+    if (header.sizeInBytes > config.maxMessageBytes) {
+      return invalid(
+        ErrorCode.MESSAGE_TOO_LARGE,
+        `The record batch size ${header.sizeInBytes} is larger than max.message.bytes ${config.maxMessageBytes}`
+      )
+    }
+    if (header.isControl) return invalid(ErrorCode.INVALID_RECORD, "Clients are not allowed to write control records")
+    if (header.isTransactional) {
+      return invalid(ErrorCode.INVALID_TXN_STATE, "Transactions are not supported by this broker yet")
+    }
+    const now = this.now()
+    if (!config.logAppendTime && header.timestampType === 0) {
+      const max = Number(header.maxTimestamp)
+      const first = Number(header.baseTimestamp)
+      if (max > now + config.timestampAfterMaxMs || (first >= 0 && first < now - config.timestampBeforeMaxMs)) {
+        return invalid(
+          ErrorCode.INVALID_TIMESTAMP,
+          `Timestamp of the batch (${first}..${max}) is out of range for message.timestamp.before/after.max.ms`
+        )
+      }
+    }
+    const fields = {
+      producerId: header.producerId,
+      producerEpoch: header.producerEpoch,
+      baseSequence: header.baseSequence,
+      lastOffsetDelta: header.lastOffsetDelta,
+      maxTimestamp: header.maxTimestamp
+    }
+    const self = this
+    const write = Effect.suspend((): Effect.Effect<{ result: AppendResult; lastKey: number; fresh: boolean }, AppendError> => {
+      const check = self.producers.check(fields)
+      switch (check._tag) {
+        case "Duplicate":
+          return Effect.succeed({
+            result: {
+              baseOffset: check.firstOffset,
+              logAppendTime: config.logAppendTime ? check.maxTimestamp : -1n,
+              logStartOffset: self.logStartOffset
+            },
+            lastKey: Number(check.lastOffset),
+            fresh: false
+          })
+        case "InvalidProducerEpoch":
+          return Effect.fail(new ProducerFenced({ topic, partition, reason: check.message }))
+        case "OutOfOrderSequence":
+          return Effect.fail(new OutOfOrderSequence({ topic, partition, reason: check.message }))
+        case "Append":
+          break
+      }
+      const base = self.log.nextKey()
+      setBaseOffset(records, 0, BigInt(base))
+      setPartitionLeaderEpoch(records, 0, self.leaderEpoch)
+      let maxTimestamp = Number(header.maxTimestamp)
+      if (config.logAppendTime) {
+        setLogAppendTime(records, 0, now)
+        maxTimestamp = now
+      }
+      const lastKey = base + header.lastOffsetDelta
+      const entry: PartitionLogEntry = {
+        firstKey: base,
+        lastKey,
+        term: self.leaderEpoch,
+        maxTimestamp,
+        payload: records
+      }
+      return self.log.append([entry]).pipe(
+        Effect.mapError(storageError(topic, partition)),
+        Effect.map(() => {
+          self.producers.record(fields, BigInt(base))
+          return {
+            result: {
+              baseOffset: BigInt(base),
+              logAppendTime: config.logAppendTime ? BigInt(now) : -1n,
+              logStartOffset: self.logStartOffset
+            },
+            lastKey,
+            fresh: true
+          }
+        })
+      )
+    })
+    return this.appendLock.withPermits(1)(write).pipe(
+      Effect.flatMap(({ result, lastKey, fresh }) => {
+        const commit = Effect.tap(
+          Effect.mapError(this.log.awaitDurable(lastKey), storageError(topic, partition)),
+          () => Effect.sync(() => this.advanceHighWatermark(lastKey + 1))
+        )
+        if (acks === -1) return Effect.as(commit, result)
+        // acks=0/1: reply now; the high watermark still moves once the batch is durable.
+        return fresh ? Effect.as(Effect.forkDaemon(Effect.ignoreLogged(commit)), result) : Effect.succeed(result)
+      })
+    )
+  }
+
+  private advanceHighWatermark(next: number): void {
+    if (next <= this.hw) return
+    this.hw = next
+    const waiters = this.waiters
+    this.waiters = new Set()
+    for (const w of waiters) w()
+  }
+
+  /**
+   * Registers `wake` to run once when the high watermark next moves (or the
+   * replica closes); returns a function that unregisters it.
+   */
+  onHighWatermarkChange(wake: () => void): () => void {
+    if (this.closed) {
+      wake()
+      return () => {}
+    }
+    this.waiters.add(wake)
+    return () => this.waiters.delete(wake)
+  }
+
+  /**
+   * Whole batches from the one containing `offset`, below the high watermark.
+   * With `minOneBatch` the first batch is returned even if it exceeds maxBytes (KIP-74).
+   */
+  read(offset: bigint, maxBytes: number, minOneBatch: boolean): Effect.Effect<ReadResult, FetchOffsetOutOfRange | PartitionStorageError> {
+    const start = this.log.startKey()
+    const end = this.log.nextKey()
+    const hw = this.hw
+    const o = Number(offset)
+    const base = { highWatermark: BigInt(hw), logStartOffset: BigInt(start), logEndOffset: BigInt(end) }
+    if (o < start || o > end) {
+      return Effect.fail(
+        new FetchOffsetOutOfRange({
+          topic: this.topic,
+          partition: this.partition,
+          offset,
+          logStartOffset: BigInt(start),
+          logEndOffset: BigInt(end)
+        })
+      )
+    }
+    if (o >= hw || maxBytes <= 0 && !minOneBatch) return Effect.succeed({ ...base, records: [], bytes: 0 })
+    return this.log.read(o, Math.max(maxBytes, 1), hw).pipe(
+      Effect.mapError(storageError(this.topic, this.partition)),
+      Effect.map((entries) => {
+        const records: Array<Buffer> = []
+        let bytes = 0
+        for (const e of entries) {
+          if (bytes + e.payload.length > maxBytes && !(minOneBatch && records.length === 0)) break
+          records.push(e.payload)
+          bytes += e.payload.length
+        }
+        return { ...base, records, bytes }
+      })
+    )
+  }
+
+  /** ListOffsets by timestamp: the first batch whose max timestamp >= ts, below the high watermark. */
+  offsetForTimestamp(ts: bigint): Effect.Effect<{ offset: bigint; timestamp: bigint } | undefined, PartitionStorageError> {
+    return this.log.offsetForTimestamp(Number(ts)).pipe(
+      Effect.mapError(storageError(this.topic, this.partition)),
+      Effect.map((e) =>
+        e === undefined || e.firstKey >= this.hw
+          ? undefined
+          : { offset: BigInt(Math.max(e.firstKey, this.log.startKey())), timestamp: BigInt(e.maxTimestamp) }
+      )
+    )
+  }
+
+  /** ListOffsets MAX_TIMESTAMP: the batch with the largest timestamp below the high watermark. */
+  maxTimestamp(): Effect.Effect<{ offset: bigint; timestamp: bigint } | undefined, PartitionStorageError> {
+    const self = this
+    return Effect.gen(function* () {
+      let best: PartitionLogEntry | undefined
+      let key = self.log.startKey()
+      const hw = self.hw
+      while (key < hw) {
+        const entries = yield* Effect.mapError(self.log.read(key, 16 * 1024 * 1024, hw), storageError(self.topic, self.partition))
+        if (entries.length === 0) break
+        for (const e of entries) {
+          if (best === undefined || e.maxTimestamp > best.maxTimestamp) best = e
+          key = e.lastKey + 1
+        }
+      }
+      // Kafka reports the offset of the record with the max timestamp; without decoding records
+      // the batch's last offset is the closest offset that is certain to be at or after it.
+      return best === undefined ? undefined : { offset: BigInt(best.lastKey), timestamp: BigInt(best.maxTimestamp) }
+    })
+  }
+
+  /** OffsetForLeaderEpoch: the end offset of the largest epoch <= `epoch` (KIP-101/279). */
+  endOffsetForEpoch(epoch: number): EpochEndOffset {
+    const latest = this.epochs[this.epochs.length - 1]!
+    if (epoch === latest.epoch) return { leaderEpoch: epoch, endOffset: this.logEndOffset }
+    if (epoch > latest.epoch || epoch < this.epochs[0]!.epoch) {
+      return epoch > latest.epoch ? { leaderEpoch: -1, endOffset: -1n } : { leaderEpoch: epoch, endOffset: this.logStartOffset }
+    }
+    for (let i = this.epochs.length - 1; i >= 0; i--) {
+      const e = this.epochs[i]!
+      if (e.epoch <= epoch) return { leaderEpoch: e.epoch, endOffset: BigInt(this.epochs[i + 1]!.startOffset) }
+    }
+    return { leaderEpoch: -1, endOffset: -1n }
+  }
+
+  /** DeleteRecords: moves the log start offset to `offset` (-1: the high watermark). */
+  deleteRecordsBefore(offset: bigint): Effect.Effect<bigint, FetchOffsetOutOfRange | PartitionStorageError> {
+    const target = offset === -1n ? this.hw : Number(offset)
+    if (target > this.hw || target < 0) {
+      return Effect.fail(
+        new FetchOffsetOutOfRange({
+          topic: this.topic,
+          partition: this.partition,
+          offset,
+          logStartOffset: this.logStartOffset,
+          logEndOffset: BigInt(this.hw)
+        })
+      )
+    }
+    if (target <= this.log.startKey()) return Effect.succeed(this.logStartOffset)
+    return this.log.deleteBefore(target).pipe(
+      Effect.mapError(storageError(this.topic, this.partition)),
+      Effect.map(() => {
+        this.producers.truncateBefore(BigInt(this.log.startKey()))
+        return this.logStartOffset
+      })
+    )
+  }
+
+  /** Applies retention.ms / retention.bytes; returns the new log start offset. */
+  enforceRetention(): Effect.Effect<bigint, PartitionStorageError> {
+    const c = this.config()
+    return this.log.enforceRetention({ retentionMs: c.retentionMs, retentionBytes: c.retentionBytes, now: this.now() }).pipe(
+      Effect.mapError(storageError(this.topic, this.partition)),
+      Effect.map((start) => {
+        this.producers.truncateBefore(BigInt(start))
+        return BigInt(start)
+      })
+    )
+  }
+
+  /** Wakes every waiting fetch; later waits return at once. */
+  close(): void {
+    this.closed = true
+    const waiters = this.waiters
+    this.waiters = new Set()
+    for (const w of waiters) w()
+  }
+
+  /** Producer state, for tests and admin. */
+  describeProducer(producerId: bigint) {
+    return this.producers.describe(producerId)
+  }
+}
+
+const readProducerFields = (batch: Buffer) => {
+  const h = readBatchHeader(batch, 0)
+  return {
+    producerId: h.producerId,
+    producerEpoch: h.producerEpoch,
+    baseSequence: h.baseSequence,
+    lastOffsetDelta: h.lastOffsetDelta,
+    maxTimestamp: h.maxTimestamp
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * ReplicaManager: the partition replicas this node hosts.
+ *
+ * It opens one PartitionReplica per partition in the cluster metadata,
+ * follows metadata changes (topics and partitions created or deleted)
+ * through a ClusterMetadata listener, so a topic is writable as soon as
+ * CreateTopics returns, and runs retention on a timer. `get` is a plain
+ * synchronous lookup for the hot path.
+ */
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import { BrokerConfig } from "../config/BrokerConfig.js"
+import { ClusterMetadata } from "../metadata/ClusterMetadata.js"
+import { METADATA_LOG_ID } from "../metadata/MetadataLog.js"
+import type { MetadataState } from "../metadata/MetadataState.js"
+import { type EffectiveTopicConfig, effectiveConfig } from "../metadata/TopicConfig.js"
+import { LogStore, partitionLogId } from "../storage/LogStore.js"
+import type { SegmentedLog } from "../storage/SegmentedLog.js"
+import { PartitionStorageError } from "./errors.js"
+import type { PartitionLog } from "./PartitionLog.js"
+import { PartitionReplica } from "./PartitionReplica.js"
+
+export interface ReplicaManagerShape {
+  readonly get: (topic: string, partition: number) => PartitionReplica | undefined
+  readonly all: () => ReadonlyArray<PartitionReplica>
+  /** Runs retention on every partition now (also run on a timer). */
+  readonly enforceRetention: Effect.Effect<void>
+}
+
+export class ReplicaManager extends Context.Tag("chronik/ReplicaManager")<ReplicaManager, ReplicaManagerShape>() {}
+
+/** Adapts the storage engine's segmented log to what a replica needs. */
+export const partitionLogFromSegmentedLog = (log: SegmentedLog): PartitionLog => ({
+  startKey: () => log.core.logStartKey,
+  nextKey: () => log.core.nextKey,
+  append: (entries) => Effect.asVoid(log.append(entries.map((e) => ({ ...e, type: 0 })))),
+  awaitDurable: (key) => log.awaitDurable(key),
+  read: (fromKey, maxBytes, endKey) => Effect.map(log.read(fromKey, maxBytes, endKey - 1), (r) => r.entries),
+  offsetForTimestamp: (ts) => log.offsetForTimestamp(ts),
+  deleteBefore: (key) => Effect.asVoid(log.deleteBefore(key)),
+  enforceRetention: (policy) => Effect.map(log.enforceRetention(policy), (r) => r.logStartKey)
+})
+
+const key = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+export const make = Effect.gen(function* () {
+  const config = yield* BrokerConfig
+  const metadata = yield* ClusterMetadata
+  const store = yield* LogStore
+  const replicas = new Map<string, PartitionReplica>()
+  let cached: { version: number; configs: Map<string, EffectiveTopicConfig> } = { version: -1, configs: new Map() }
+
+  const topicConfig = (topic: string) => (): EffectiveTopicConfig => {
+    const state = metadata.current()
+    if (cached.version !== state.version) cached = { version: state.version, configs: new Map() }
+    let c = cached.configs.get(topic)
+    if (c === undefined) {
+      c = effectiveConfig(state.topics.get(topic)?.configs ?? new Map(), config)
+      cached.configs.set(topic, c)
+    }
+    return c
+  }
+
+  const openPartition = (topic: string, partition: number): Effect.Effect<void, PartitionStorageError> =>
+    Effect.gen(function* () {
+      const eff = topicConfig(topic)()
+      const log = yield* store
+        .open(partitionLogId(topic, partition), { segmentBytes: eff.segmentBytes, segmentMs: eff.segmentMs })
+        .pipe(Effect.mapError((e) => new PartitionStorageError({ topic, partition, reason: e.message })))
+      const replica = yield* PartitionReplica.open({
+        topic,
+        partition,
+        nodeId: config.nodeId,
+        log: partitionLogFromSegmentedLog(log),
+        config: topicConfig(topic),
+        now: () => Date.now()
+      })
+      replicas.set(key(topic, partition), replica)
+    })
+
+  const closePartition = (topic: string, partition: number, deleteData: boolean) =>
+    Effect.gen(function* () {
+      const k = key(topic, partition)
+      replicas.get(k)?.close()
+      replicas.delete(k)
+      const id = partitionLogId(topic, partition)
+      yield* (deleteData ? store.delete(id) : store.close(id)).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`closing partition log ${id}: ${e.message}`))
+      )
+    })
+
+  /** Brings the hosted replicas in line with a metadata state. */
+  const reconcile = (prev: MetadataState, next: MetadataState) =>
+    Effect.gen(function* () {
+      for (const [name, t] of prev.topics) {
+        const now = next.topics.get(name)
+        if (now === undefined || now.topicId !== t.topicId) {
+          for (let p = 0; p < t.replicas.length; p++) yield* closePartition(name, p, true)
+        }
+      }
+      for (const [name, t] of next.topics) {
+        for (let p = 0; p < t.replicas.length; p++) {
+          if (!replicas.has(key(name, p)) && t.replicas[p]!.includes(config.nodeId)) {
+            yield* openPartition(name, p).pipe(
+              Effect.catchAll((e) => Effect.logError(`cannot open partition ${name}-${p}: ${e.message}`))
+            )
+          }
+        }
+      }
+    })
+
+  const empty: MetadataState = { ...metadata.current(), topics: new Map(), topicsById: new Map() }
+  yield* reconcile(empty, metadata.current())
+  // Logs on disk that no topic owns any more (a crash between the metadata record and the delete).
+  const wanted = new Set([...replicas.values()].map((r) => partitionLogId(r.topic, r.partition)))
+  const onDisk = yield* Effect.orElseSucceed(store.listOnDisk, () => [] as ReadonlyArray<string>)
+  for (const id of onDisk) {
+    if (!wanted.has(id) && id !== METADATA_LOG_ID) {
+      yield* Effect.logWarning(`deleting orphaned partition log ${id}`)
+      yield* Effect.ignore(store.delete(id))
+    }
+  }
+  yield* metadata.addListener(reconcile)
+
+  const enforceRetention = Effect.suspend(() =>
+    Effect.forEach(
+      [...replicas.values()],
+      (r) => Effect.catchAll(r.enforceRetention(), (e) => Effect.logWarning(`retention of ${r.topic}-${r.partition}: ${e.message}`)),
+      { discard: true }
+    )
+  )
+
+  yield* Effect.forkScoped(
+    Effect.repeat(enforceRetention, Schedule.spaced(Duration.millis(config.logRetentionCheckIntervalMs)))
+  )
+  yield* Effect.addFinalizer(() => Effect.sync(() => replicas.forEach((r) => r.close())))
+
+  return ReplicaManager.of({
+    get: (topic, partition) => replicas.get(key(topic, partition)),
+    all: () => [...replicas.values()],
+    enforceRetention
+  })
+})
+
+export const layer = Layer.scoped(ReplicaManager, make)
