@@ -10,6 +10,7 @@
 import { Duration, Effect } from "effect"
 import { ErrorCode } from "../../protocol/errorCodes.js"
 import type { ProduceRequest, ProduceResponseInput } from "../../protocol/messages.js"
+import { ATTRIBUTES_OFFSET, COMPRESSION_CODEC_MASK } from "../../protocol/recordBatch.js"
 import { ReplicaManager } from "../../replication/ReplicaManager.js"
 import { defineHandler } from "../RequestRouter.js"
 import { errorCodeOf, messageOf } from "./common.js"
@@ -24,6 +25,12 @@ const failed = (index: number, errorCode: number, errorMessage: string | null = 
   logStartOffset: -1n,
   errorMessage
 })
+
+/** zstd batches are only allowed from Produce v7 on (KIP-110). */
+const usesZstd = (records: Buffer | null): boolean =>
+  records !== null &&
+  records.length > ATTRIBUTES_OFFSET + 1 &&
+  (records[ATTRIBUTES_OFFSET + 1]! & COMPRESSION_CODEC_MASK) === 4
 
 export const make = Effect.gen(function* () {
   const replicas = yield* ReplicaManager
@@ -61,6 +68,11 @@ export const make = Effect.gen(function* () {
                         ErrorCode.NOT_ENOUGH_REPLICAS,
                         `The size of the current ISR 1 is insufficient to satisfy the min.isr requirement of ${replica.config().minInsyncReplicas}`
                       )
+                    )
+                  }
+                  if (ctx.apiVersion < 7 && usesZstd(p.records)) {
+                    return Effect.succeed(
+                      failed(p.index, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later")
                     )
                   }
                   const append = replica.append(p.records, acks)

@@ -6,7 +6,10 @@ import { Effect } from "effect"
 import type { ApiHandler, ApiRange } from "../RequestRouter.js"
 import * as ApiVersions from "./ApiVersions.js"
 import * as Fetch from "./Fetch.js"
+import * as InitProducerId from "./InitProducerId.js"
+import * as ListOffsets from "./ListOffsets.js"
 import * as Metadata from "./Metadata.js"
+import * as OffsetForLeaderEpoch from "./OffsetForLeaderEpoch.js"
 import * as Produce from "./Produce.js"
 
 /** The data-plane and admin handlers; `apis` is the router's advertised list (read lazily). */
@@ -16,7 +19,10 @@ export const makeBrokerHandlers = (apis: () => ReadonlyArray<ApiRange>) =>
       ApiVersions.make(apis),
       yield* Metadata.make,
       yield* Produce.make,
-      yield* Fetch.make
+      yield* Fetch.make,
+      yield* ListOffsets.make,
+      yield* OffsetForLeaderEpoch.make,
+      yield* InitProducerId.make
     ]
     return handlers
   })

@@ -1,0 +1,131 @@
+/**
+ * IncrementalAlterConfigs (key 44), v0-v1.
+ *
+ * Follows Kafka (ConfigAdminManager.preprocess, then the controller's
+ * ConfigurationControlManager), per resource:
+ * - Duplicate resources, duplicate keys and null values (except for DELETE)
+ *   are INVALID_REQUEST with Kafka's messages, as in AlterConfigs; an
+ *   operation other than SET(0)/DELETE(1)/APPEND(2)/SUBTRACT(3) is
+ *   INVALID_REQUEST "Unknown operations type N".
+ * - TOPIC: the operations apply to the current overrides only (other
+ *   overrides stay). APPEND/SUBTRACT work on list configs only (else
+ *   INVALID_CONFIG "Can't APPEND to key k because its type is not LIST."),
+ *   starting from the override or the default: APPEND adds the values not
+ *   yet present, SUBTRACT removes them. DELETE of a key that is not set (or
+ *   not a topic config) changes nothing. The result is validated like
+ *   AlterConfigs (INVALID_CONFIG); unknown topic UNKNOWN_TOPIC_OR_PARTITION.
+ * - BROKER: no config is dynamically updatable here, so SET/APPEND/SUBTRACT
+ *   are refused with INVALID_REQUEST "Cannot update these configs
+ *   dynamically: ..." (Kafka's answer for read-only broker configs); DELETEs
+ *   alone succeed as no-ops (there is no dynamic value to delete).
+ * - validateOnly: every check, nothing changed.
+ */
+import { Effect } from "effect"
+import { BrokerConfig } from "../../config/BrokerConfig.js"
+import { ClusterMetadata, type ConfigOp } from "../../metadata/ClusterMetadata.js"
+import { topicConfigDefs } from "../../metadata/TopicConfig.js"
+import { ErrorCode } from "../../protocol/errorCodes.js"
+import type { IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponseInput } from "../../protocol/messages.js"
+import { defineHandler } from "../RequestRouter.js"
+import {
+  checkBrokerName,
+  checkConfigEntries,
+  DUPLICATE_RESOURCE,
+  duplicateResources,
+  type ResourceError,
+  resolveTopic,
+  resourceOk,
+  staticBrokerConfigs,
+  unknownTopic,
+  unsupportedResourceType
+} from "./AlterConfigs.js"
+import { errorCodeOf, messageOf } from "./common.js"
+import { ResourceType } from "./DescribeConfigs.js"
+
+export const OpType = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const
+const opNames = ["SET", "DELETE", "APPEND", "SUBTRACT"]
+
+export const make = Effect.gen(function* () {
+  const broker = yield* BrokerConfig
+  const metadata = yield* ClusterMetadata
+
+  type Resource = IncrementalAlterConfigsRequest["resources"][number]
+
+  const one = (r: Resource, validateOnly: boolean): Effect.Effect<ResourceError> => {
+    const shapeProblem = checkConfigEntries(r.configs, (i) => r.configs[i]!.configOperation === OpType.DELETE)
+    if (shapeProblem !== undefined) return Effect.succeed(shapeProblem)
+    const badOp = r.configs.find((c) => c.configOperation < 0 || c.configOperation > 3)
+    if (r.resourceType !== ResourceType.TOPIC && r.resourceType !== ResourceType.BROKER) {
+      return Effect.succeed(unsupportedResourceType(r.resourceType))
+    }
+    if (badOp !== undefined) {
+      return Effect.succeed({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unknown operations type ${badOp.configOperation}` })
+    }
+    if (r.resourceType === ResourceType.BROKER) {
+      const nameProblem = checkBrokerName(r.resourceName, broker.nodeId)
+      if (nameProblem !== undefined) return Effect.succeed(nameProblem)
+      const changes = r.configs.filter((c) => c.configOperation !== OpType.DELETE).map((c) => c.name)
+      return Effect.succeed(changes.length === 0 ? resourceOk : staticBrokerConfigs(changes))
+    }
+    const topic = resolveTopic(r.resourceName, metadata.current().topics)
+    if ("errorCode" in topic) return Effect.succeed(topic)
+    const ops: Array<ConfigOp> = []
+    for (const c of r.configs) {
+      const def = topicConfigDefs.get(c.name)
+      switch (c.configOperation) {
+        case OpType.SET:
+          ops.push({ op: "set", name: c.name, value: c.value! })
+          break
+        case OpType.DELETE:
+          // Kafka validates the resulting config set: deleting what is not set is a no-op.
+          if (def !== undefined) ops.push({ op: "delete", name: c.name })
+          break
+        default: {
+          if (def === undefined || def.type !== "list") {
+            return Effect.succeed({
+              errorCode: ErrorCode.INVALID_CONFIG,
+              errorMessage: `Can't ${opNames[c.configOperation]} to key ${c.name} because its type is not LIST.`
+            })
+          }
+          const current = topic.configs.get(c.name) ?? def.defaultValue(broker)
+          const parts = current === "" ? [] : current.split(",")
+          for (const v of c.value!.split(",")) {
+            if (c.configOperation === OpType.APPEND) {
+              if (!parts.includes(v)) parts.push(v)
+            } else {
+              const i = parts.indexOf(v)
+              if (i >= 0) parts.splice(i, 1)
+            }
+          }
+          ops.push({ op: "set", name: c.name, value: parts.join(",") })
+        }
+      }
+    }
+    return metadata.alterTopicConfigs(topic.name, ops, false, validateOnly).pipe(
+      Effect.match({
+        onFailure: (e): ResourceError =>
+          e._tag === "UnknownTopic" ? unknownTopic(topic.name) : { errorCode: errorCodeOf(e), errorMessage: messageOf(e) },
+        onSuccess: () => resourceOk
+      })
+    )
+  }
+
+  return defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponseInput>({
+    apiKey: 44,
+    name: "IncrementalAlterConfigs",
+    minVersion: 0,
+    maxVersion: 1,
+    handle: (_ctx, req) =>
+      Effect.gen(function* () {
+        const dups = duplicateResources(req.resources)
+        const responses = yield* Effect.forEach(req.resources, (r, i) =>
+          Effect.map(dups.has(i) ? Effect.succeed(DUPLICATE_RESOURCE) : one(r, req.validateOnly), (e) => ({
+            ...e,
+            resourceType: r.resourceType,
+            resourceName: r.resourceName
+          }))
+        )
+        return { throttleTimeMs: 0, responses }
+      })
+  })
+})
