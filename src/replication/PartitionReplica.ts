@@ -321,19 +321,25 @@ export class PartitionReplica {
   }
 
   /** ListOffsets by timestamp: the first batch whose max timestamp >= ts, below the high watermark. */
-  offsetForTimestamp(ts: bigint): Effect.Effect<{ offset: bigint; timestamp: bigint } | undefined, PartitionStorageError> {
+  offsetForTimestamp(
+    ts: bigint
+  ): Effect.Effect<{ offset: bigint; timestamp: bigint; leaderEpoch: number } | undefined, PartitionStorageError> {
     return this.log.offsetForTimestamp(Number(ts)).pipe(
       Effect.mapError(storageError(this.topic, this.partition)),
       Effect.map((e) =>
         e === undefined || e.firstKey >= this.hw
           ? undefined
-          : { offset: BigInt(Math.max(e.firstKey, this.log.startKey())), timestamp: BigInt(e.maxTimestamp) }
+          : {
+              offset: BigInt(Math.max(e.firstKey, this.log.startKey())),
+              timestamp: BigInt(e.maxTimestamp),
+              leaderEpoch: e.term
+            }
       )
     )
   }
 
   /** ListOffsets MAX_TIMESTAMP: the batch with the largest timestamp below the high watermark. */
-  maxTimestamp(): Effect.Effect<{ offset: bigint; timestamp: bigint } | undefined, PartitionStorageError> {
+  maxTimestamp(): Effect.Effect<{ offset: bigint; timestamp: bigint; leaderEpoch: number } | undefined, PartitionStorageError> {
     const self = this
     return Effect.gen(function* () {
       let best: PartitionLogEntry | undefined
@@ -349,7 +355,9 @@ export class PartitionReplica {
       }
       // Kafka reports the offset of the record with the max timestamp; without decoding records
       // the batch's last offset is the closest offset that is certain to be at or after it.
-      return best === undefined ? undefined : { offset: BigInt(best.lastKey), timestamp: BigInt(best.maxTimestamp) }
+      return best === undefined
+        ? undefined
+        : { offset: BigInt(best.lastKey), timestamp: BigInt(best.maxTimestamp), leaderEpoch: best.term }
     })
   }
 
