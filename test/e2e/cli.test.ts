@@ -1,0 +1,78 @@
+/**
+ * The command line: help text, clear errors with a non-zero exit for bad
+ * configuration (flags and CHRONIK_* variables), and a graceful SIGTERM.
+ */
+import { spawn } from "node:child_process"
+import { resolve } from "node:path"
+import { describe, expect, it } from "vitest"
+import { startBroker } from "../support/broker.js"
+import { connectRaw, readPartition } from "../support/rawClient.js"
+import { encodeBatch } from "../../src/protocol/recordBatch.js"
+
+const root = resolve(import.meta.dirname, "../..")
+/** Runs the CLI to completion without blocking the test worker. */
+const run = (args: Array<string>, env: Record<string, string> = {}) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((res) => {
+    const p = spawn(process.execPath, ["--import", "tsx", "layers/main.ts", ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    p.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => p.kill("SIGKILL"), 60_000)
+    p.once("exit", (status) => {
+      clearTimeout(timer)
+      res({ status, stdout, stderr })
+    })
+  })
+
+describe("chronik-server CLI", () => {
+  it("documents every flag with its environment variable and default", async () => {
+    const r = await run(["standalone", "--help"])
+    expect(r.status).toBe(0)
+    for (const flag of ["--kafka-port", "--data-dir", "--advertised-host", "--wal-fsync", "--log-retention-ms"]) {
+      expect(r.stdout).toContain(flag)
+    }
+    expect(r.stdout).toContain("CHRONIK_KAFKA_PORT")
+    expect(r.stdout).toContain("CHRONIK_WAL_FSYNC")
+  })
+
+  it.each([
+    [["standalone", "--kafka-host", "0.0.0.0"], {}, "advertised"],
+    [["standalone", "--wal-fsync", "sometimes"], {}, "walFsync"],
+    [["standalone", "--kafka-port", "70000"], {}, "kafkaPort"],
+    [["standalone"], { CHRONIK_KAFKA_PORT: "not-a-number" }, "KAFKA_PORT"],
+    [["standalone"], { CHRONIK_NUM_PARTITIONS: "0" }, "numPartitions"]
+  ] as const)("rejects bad config %j %j with a clear message and a non-zero exit", async (args, env, needle) => {
+    const r = await run([...args], env)
+    expect(r.status).not.toBe(0)
+    const text = r.stdout + r.stderr
+    expect(text).toContain(needle)
+    expect(text).not.toMatch(/\n\s+at .+\(.+:\d+:\d+\)/) // no stack trace
+  })
+
+  it("shuts down gracefully on SIGTERM with its data intact", async () => {
+    const broker = await startBroker()
+    try {
+      const client = await connectRaw(broker.port)
+      await client.request(3, 12, { topics: [{ name: "graceful" }], allowAutoTopicCreation: true })
+      await client.request(0, 9, {
+        acks: 1,
+        timeoutMs: 5000,
+        topicData: [{ name: "graceful", partitionData: [{ index: 0, records: encodeBatch({ records: [{ key: null, value: Buffer.from("kept") }] }) }] }]
+      })
+      client.close()
+      const code = await broker.stop()
+      expect(code).toBe(0)
+      await broker.restart()
+      const again = await connectRaw(broker.port)
+      expect((await readPartition(again, "graceful")).map((r) => r.value)).toEqual(["kept"])
+      again.close()
+    } finally {
+      await broker.cleanup()
+    }
+  })
+})
