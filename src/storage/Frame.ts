@@ -1,0 +1,127 @@
+/**
+ * On-disk frame of one log entry (all integers big-endian):
+ *
+ *   0  length        u32  bytes after this field (= 37 + payload length)
+ *   4  crc           u32  CRC-32C of bytes [8, 4 + length)
+ *   8  firstKey      i64
+ *  16  lastKey       i64
+ *  24  term          i64
+ *  32  maxTimestamp  i64
+ *  40  type          u8
+ *  41  payload       (opaque: a Kafka record batch, a Raft command, ...)
+ *
+ * Plain synchronous functions over Buffer: they run once per entry on the hot
+ * path. int64 values are JS numbers (safe integers).
+ */
+import { crc32c } from "@node-rs/crc32"
+
+export const FRAME_HEADER = 41
+/** length field value for an empty payload */
+const MIN_LENGTH = FRAME_HEADER - 4
+/** Frames larger than this are treated as garbage (torn/corrupt). */
+export const MAX_FRAME = 1024 * 1024 * 1024
+
+/** What a caller appends. */
+export interface AppendEntry {
+  readonly firstKey: number
+  readonly lastKey: number
+  readonly term: number
+  readonly maxTimestamp: number
+  /** Small user type/flags byte (0..255). */
+  readonly type: number
+  readonly payload: Uint8Array
+}
+
+/** What a read returns. `payload` is a view into a read buffer (no copy). */
+export interface LogEntry extends AppendEntry {
+  readonly payload: Buffer
+}
+
+const TWO32 = 4294967296
+
+export const writeI64 = (buf: Buffer, v: number, at: number): void => {
+  const hi = Math.floor(v / TWO32)
+  buf.writeInt32BE(hi, at)
+  buf.writeUInt32BE(v - hi * TWO32, at + 4)
+}
+
+export const readI64 = (buf: Buffer, at: number): number => buf.readInt32BE(at) * TWO32 + buf.readUInt32BE(at + 4)
+
+export const frameSize = (e: AppendEntry): number => FRAME_HEADER + e.payload.length
+
+/** Encode one frame at `at` in `buf`; returns the frame size. */
+export const encodeFrame = (buf: Buffer, at: number, e: AppendEntry): number => {
+  const size = FRAME_HEADER + e.payload.length
+  buf.writeUInt32BE(size - 4, at)
+  writeI64(buf, e.firstKey, at + 8)
+  writeI64(buf, e.lastKey, at + 16)
+  writeI64(buf, e.term, at + 24)
+  writeI64(buf, e.maxTimestamp, at + 32)
+  buf[at + 40] = e.type & 0xff
+  buf.set(e.payload, at + FRAME_HEADER)
+  buf.writeUInt32BE(crc32c(buf.subarray(at + 8, at + size)), at + 4)
+  return size
+}
+
+/**
+ * Encode only the 41-byte header of a frame at `at` (CRC computed over the
+ * header tail and the payload without copying it), for vectored writes.
+ */
+export const encodeHeader = (buf: Buffer, at: number, e: AppendEntry): void => {
+  buf.writeUInt32BE(FRAME_HEADER - 4 + e.payload.length, at)
+  writeI64(buf, e.firstKey, at + 8)
+  writeI64(buf, e.lastKey, at + 16)
+  writeI64(buf, e.term, at + 24)
+  writeI64(buf, e.maxTimestamp, at + 32)
+  buf[at + 40] = e.type & 0xff
+  buf.writeUInt32BE(crc32c(e.payload, crc32c(buf.subarray(at + 8, at + FRAME_HEADER))), at + 4)
+}
+
+export type FrameCheck =
+  | { readonly _tag: "ok"; readonly size: number }
+  /** Not enough bytes in the buffer for the frame header or body. */
+  | { readonly _tag: "incomplete"; readonly need: number }
+  | { readonly _tag: "bad"; readonly reason: string }
+
+const INCOMPLETE_HEADER: FrameCheck = { _tag: "incomplete", need: FRAME_HEADER }
+
+/**
+ * Validate the frame at `at` (length, CRC, key sanity). `end` bounds the
+ * valid bytes in `buf`. Does not check continuity with the previous frame.
+ */
+export const checkFrame = (buf: Buffer, at: number, end: number): FrameCheck => {
+  if (end - at < FRAME_HEADER) {
+    return end - at < 4 ? INCOMPLETE_HEADER : lengthOnly(buf, at, end)
+  }
+  const length = buf.readUInt32BE(at)
+  if (length < MIN_LENGTH || length > MAX_FRAME) return { _tag: "bad", reason: `bad frame length ${length}` }
+  const size = length + 4
+  if (end - at < size) return { _tag: "incomplete", need: size }
+  const crc = buf.readUInt32BE(at + 4)
+  if (crc32c(buf.subarray(at + 8, at + size)) !== crc) return { _tag: "bad", reason: "CRC mismatch" }
+  const first = readI64(buf, at + 8)
+  const last = readI64(buf, at + 16)
+  if (!(last >= first) || first < 0) return { _tag: "bad", reason: `bad keys ${first}..${last}` }
+  return { _tag: "ok", size }
+}
+
+const lengthOnly = (buf: Buffer, at: number, _end: number): FrameCheck => {
+  const length = buf.readUInt32BE(at)
+  if (length < MIN_LENGTH || length > MAX_FRAME) return { _tag: "bad", reason: `bad frame length ${length}` }
+  return INCOMPLETE_HEADER
+}
+
+export const frameFirstKey = (buf: Buffer, at: number): number => readI64(buf, at + 8)
+export const frameLastKey = (buf: Buffer, at: number): number => readI64(buf, at + 16)
+export const frameTerm = (buf: Buffer, at: number): number => readI64(buf, at + 24)
+export const frameMaxTimestamp = (buf: Buffer, at: number): number => readI64(buf, at + 32)
+
+/** Decode a checked frame; the payload is a view into `buf`. */
+export const decodeFrame = (buf: Buffer, at: number, size: number): LogEntry => ({
+  firstKey: readI64(buf, at + 8),
+  lastKey: readI64(buf, at + 16),
+  term: readI64(buf, at + 24),
+  maxTimestamp: readI64(buf, at + 32),
+  type: buf[at + 40]!,
+  payload: buf.subarray(at + FRAME_HEADER, at + size)
+})

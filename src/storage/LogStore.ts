@@ -1,0 +1,155 @@
+/**
+ * `LogStore`: the node's registry of segmented logs (Kafka partitions, Raft
+ * logs, internal logs), all sharing one group-commit `WalSync`.
+ *
+ * Layers:
+ *  - `layer`          files under StorageConfig.dataDir (node:fs)
+ *  - `layerFileIO`    same, with the FileIO taken from `StorageFileIO` (fault injection, crash simulation)
+ *  - `layerMemory`    the same engine over an in-memory file system (tests)
+ */
+import { Context, Effect, Layer, Scope } from "effect"
+import * as path from "node:path"
+import { LogNotFound, StorageError, WalCorrupt, toStorageError } from "./errors.js"
+import { MemoryFileIO, nodeFileIO, type FileIO } from "./FileIO.js"
+import { open as openLog, type LogConfig, type SegmentedLog } from "./SegmentedLog.js"
+import { StorageConfig, defaults, type StorageConfigShape } from "./StorageConfig.js"
+import { WalSync, type WalSyncStats } from "./WalSync.js"
+
+export interface LogStoreService {
+  /** Open (creating or recovering) a log; returns the open handle if it is already open. */
+  readonly open: (id: string, config?: Partial<LogConfig>) => Effect.Effect<SegmentedLog, StorageError | WalCorrupt>
+  readonly get: (id: string) => Effect.Effect<SegmentedLog, LogNotFound>
+  /** Close the log and remove its directory (open or not). */
+  readonly delete: (id: string) => Effect.Effect<void, StorageError | LogNotFound>
+  /** Close one log (synced); it can be opened again. */
+  readonly close: (id: string) => Effect.Effect<void, StorageError | LogNotFound>
+  /** Ids of open logs. */
+  readonly list: Effect.Effect<ReadonlyArray<string>>
+  /** Ids of logs present on disk (open or not). */
+  readonly listOnDisk: Effect.Effect<ReadonlyArray<string>, StorageError>
+  /** Run a group-commit pass now and wait for it. */
+  readonly flush: Effect.Effect<void>
+  readonly syncStats: Effect.Effect<WalSyncStats>
+}
+
+export class LogStore extends Context.Tag("chronik/LogStore")<LogStore, LogStoreService>() {}
+
+/** The FileIO the storage layers use; replace it to inject faults. */
+export class StorageFileIO extends Context.Tag("chronik/StorageFileIO")<StorageFileIO, FileIO>() {}
+
+export const layerNodeFileIO: Layer.Layer<StorageFileIO> = Layer.succeed(StorageFileIO, nodeFileIO)
+export const layerMemoryFileIO: Layer.Layer<StorageFileIO> = Layer.sync(StorageFileIO, () => new MemoryFileIO())
+
+/** Kafka partition log id: `topic-partition` (topic names are [a-zA-Z0-9._-]). */
+export const partitionLogId = (topic: string, partition: number): string => `${topic}-${partition}`
+
+/** Directory name for a log id: safe characters kept, others %XX-escaped (UTF-8). */
+export const encodeLogId = (id: string): string =>
+  Array.from(Buffer.from(id, "utf8"))
+    .map((b) => {
+      const c = String.fromCharCode(b)
+      return /[A-Za-z0-9._-]/.test(c) ? c : "%" + b.toString(16).toUpperCase().padStart(2, "0")
+    })
+    .join("")
+    .replace(/^\.+/, (m) => m.replace(/\./g, "%2E"))
+
+export const decodeLogId = (dir: string): string => decodeURIComponent(dir)
+
+export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | StorageFileIO | Scope.Scope> = Effect
+  .gen(function*() {
+    const cfg = yield* StorageConfig
+    const io = yield* StorageFileIO
+    yield* Effect.try({ try: () => io.mkdirp(cfg.dataDir), catch: (e) => toStorageError("*", "mkdir", e) as StorageError })
+    const sync = new WalSync(io, cfg.fsyncPolicy)
+    const logs = new Map<string, SegmentedLog>()
+    const lock = yield* Effect.makeSemaphore(1)
+    const serialized = lock.withPermits(1)
+
+    const logConfig = (over?: Partial<LogConfig>): Partial<LogConfig> => ({
+      segmentBytes: cfg.segmentBytes,
+      segmentMs: cfg.segmentMs,
+      indexIntervalBytes: cfg.indexIntervalBytes,
+      memoryTierBytes: cfg.memoryTierBytes,
+      ...over
+    })
+
+    const open = (id: string, over?: Partial<LogConfig>) =>
+      serialized(Effect.suspend(() => {
+        const existing = logs.get(id)
+        if (existing) return Effect.succeed(existing)
+        return openLog({ io, sync, id, dir: path.join(cfg.dataDir, encodeLogId(id)), config: logConfig(over) }).pipe(
+          Effect.tap((log) => Effect.sync(() => logs.set(id, log)))
+        )
+      })).pipe(Effect.withSpan("LogStore.open", { attributes: { log: id }, captureStackTrace: false }))
+
+    const get = (id: string) =>
+      Effect.suspend(() => {
+        const l = logs.get(id)
+        return l ? Effect.succeed(l) : Effect.fail(new LogNotFound({ log: id }))
+      })
+
+    const close = (id: string) =>
+      serialized(Effect.suspend((): Effect.Effect<void, StorageError | LogNotFound> => {
+        const l = logs.get(id)
+        if (!l) return Effect.fail(new LogNotFound({ log: id }))
+        logs.delete(id)
+        return l.close
+      }))
+
+    const del = (id: string) =>
+      serialized(Effect.suspend((): Effect.Effect<void, StorageError | LogNotFound> => {
+        const dir = path.join(cfg.dataDir, encodeLogId(id))
+        const l = logs.get(id)
+        logs.delete(id)
+        if (l) {
+          return Effect.tryPromise({ try: () => l.core.destroy(), catch: (e) => toStorageError(id, "delete", e) as StorageError })
+        }
+        return Effect.try({
+          try: () => {
+            if (!io.exists(dir)) throw new LogNotFound({ log: id })
+            io.rmrf(dir)
+          },
+          catch: (e) => (e instanceof LogNotFound ? e : (toStorageError(id, "delete", e) as StorageError))
+        })
+      }))
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const all = [...logs.values()]
+        logs.clear()
+        yield* Effect.forEach(all, (l) => Effect.ignoreLogged(l.close), { concurrency: "unbounded", discard: true })
+        sync.close()
+      })
+    )
+
+    return LogStore.of({
+      open,
+      get,
+      delete: del,
+      close,
+      list: Effect.sync(() => [...logs.keys()]),
+      listOnDisk: Effect.try({
+        try: () => io.readdir(cfg.dataDir).filter((d) => !d.startsWith(".")).map(decodeLogId),
+        catch: (e) => toStorageError("*", "readdir", e) as StorageError
+      }),
+      flush: Effect.promise(() => sync.flush()),
+      syncStats: Effect.sync(() => ({ ...sync.stats }))
+    })
+  })
+
+/** LogStore over the FileIO in `StorageFileIO` (inject faults with Layer.updateService). */
+export const layerFileIO: Layer.Layer<LogStore, StorageError, StorageConfig | StorageFileIO> = Layer.scoped(LogStore, make)
+
+/** LogStore over files under StorageConfig.dataDir. */
+export const layer: Layer.Layer<LogStore, StorageError, StorageConfig> = layerFileIO.pipe(Layer.provide(layerNodeFileIO))
+
+/** The same engine over an in-memory file system, with explicit settings. */
+export const layerMemoryWith = (c: Partial<StorageConfigShape> = {}): Layer.Layer<LogStore, StorageError> =>
+  layerFileIO.pipe(
+    Layer.provide(
+      Layer.merge(layerMemoryFileIO, Layer.succeed(StorageConfig, { ...defaults, dataDir: "/chronik-memory", ...c }))
+    )
+  )
+
+/** In-memory LogStore with default settings (fsync policy batch). */
+export const layerMemory: Layer.Layer<LogStore, StorageError> = layerMemoryWith()

@@ -1,0 +1,75 @@
+/**
+ * Storage configuration. In code: `StorageConfig` (nested camelCase); from
+ * the environment through `config` (keys under `storage`, e.g. with a
+ * constant-case env provider: CHRONIK_STORAGE_DATA_DIR, CHRONIK_STORAGE_FSYNC_POLICY...).
+ */
+import { Config, ConfigError, Context, Either, Layer } from "effect"
+import { defaultLogConfig } from "./SegmentedLog.js"
+import { FsyncPolicy } from "./WalSync.js"
+
+export interface StorageConfigShape {
+  /** Root directory; each log gets a subdirectory. */
+  readonly dataDir: string
+  readonly fsyncPolicy: FsyncPolicy
+  readonly segmentBytes: number
+  readonly segmentMs: number
+  readonly indexIntervalBytes: number
+  /** Memory tier budget per log (bytes); 0 disables it. */
+  readonly memoryTierBytes: number
+}
+
+export const defaults: Omit<StorageConfigShape, "dataDir"> = {
+  fsyncPolicy: FsyncPolicy.batch,
+  segmentBytes: defaultLogConfig.segmentBytes,
+  segmentMs: defaultLogConfig.segmentMs,
+  indexIntervalBytes: defaultLogConfig.indexIntervalBytes,
+  memoryTierBytes: defaultLogConfig.memoryTierBytes
+}
+
+const fsyncPolicyConfig = Config.string("fsyncPolicy").pipe(
+  Config.withDescription("fsync policy: batch (group commit, default) | interval:<ms> | never"),
+  Config.mapOrFail((s) => {
+    const p = FsyncPolicy.parse(s)
+    return p
+      ? Either.right(p)
+      : Either.left(ConfigError.InvalidData([], `invalid fsync policy "${s}" (batch | interval:<ms> | never)`))
+  }),
+  Config.withDefault(defaults.fsyncPolicy)
+)
+
+/** `Config` description of the storage settings, with defaults. */
+export const config: Config.Config<StorageConfigShape> = Config.all({
+  dataDir: Config.string("dataDir").pipe(
+    Config.withDescription("directory holding the log directories"),
+    Config.withDefault("./data")
+  ),
+  fsyncPolicy: fsyncPolicyConfig,
+  segmentBytes: Config.integer("segmentBytes").pipe(
+    Config.withDescription("roll a segment at this size (segment.bytes)"),
+    Config.withDefault(defaults.segmentBytes)
+  ),
+  segmentMs: Config.integer("segmentMs").pipe(
+    Config.withDescription("roll a segment at this age (segment.ms)"),
+    Config.withDefault(defaults.segmentMs)
+  ),
+  indexIntervalBytes: Config.integer("indexIntervalBytes").pipe(
+    Config.withDescription("bytes between sparse index entries (index.interval.bytes)"),
+    Config.withDefault(defaults.indexIntervalBytes)
+  ),
+  memoryTierBytes: Config.integer("memoryTierBytes").pipe(
+    Config.withDescription("in-memory cache of recent entries per log, bytes"),
+    Config.withDefault(defaults.memoryTierBytes)
+  )
+}).pipe(Config.nested("storage"))
+
+export class StorageConfig extends Context.Tag("chronik/StorageConfig")<StorageConfig, StorageConfigShape>() {}
+
+/** A StorageConfig from explicit values (defaults for the rest). */
+export const layer = (c: Partial<StorageConfigShape> & { readonly dataDir: string }): Layer.Layer<StorageConfig> =>
+  Layer.succeed(StorageConfig, { ...defaults, ...c })
+
+/** A StorageConfig read from the ambient ConfigProvider. */
+export const layerFromEnv: Layer.Layer<StorageConfig, ConfigError.ConfigError> = Layer.effect(
+  StorageConfig,
+  config
+)

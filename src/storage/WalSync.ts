@@ -1,0 +1,137 @@
+/**
+ * Node-wide group commit. Logs mark themselves dirty after a write; one pass
+ * collects every dirty log, runs one fdatasync per dirty file (in parallel on
+ * the libuv pool), then advances each log's durable key and wakes its
+ * waiters. While a pass is in flight new appends accumulate, so under load
+ * one fsync covers many appends across many partitions.
+ */
+import type { FileIO, Fd } from "./FileIO.js"
+
+export type FsyncPolicy =
+  /** An append that needs durability waits for the next group fsync (default). */
+  | { readonly _tag: "batch" }
+  /** Dirty files are fsynced every `ms`; durability waiters wait for the next tick. */
+  | { readonly _tag: "interval"; readonly ms: number }
+  /** Never fsync on the append path (only on roll and close); waiters return at once. */
+  | { readonly _tag: "never" }
+
+export const FsyncPolicy = {
+  batch: { _tag: "batch" } as FsyncPolicy,
+  never: { _tag: "never" } as FsyncPolicy,
+  interval: (ms: number): FsyncPolicy => ({ _tag: "interval", ms }),
+  /** "batch" | "never" | "interval:<ms>" */
+  parse: (s: string): FsyncPolicy | undefined => {
+    const t = s.trim().toLowerCase()
+    if (t === "batch") return FsyncPolicy.batch
+    if (t === "never") return FsyncPolicy.never
+    const m = /^interval:(\d+)$/.exec(t)
+    if (m) return FsyncPolicy.interval(Math.max(1, Number(m[1])))
+    return undefined
+  },
+  format: (p: FsyncPolicy): string => (p._tag === "interval" ? `interval:${p.ms}` : p._tag)
+}
+
+/** One log's share of a pass. */
+export interface SyncJob {
+  readonly fds: ReadonlyArray<Fd>
+  readonly dirs: ReadonlyArray<string>
+  complete(error: unknown): void
+}
+
+export interface Syncable {
+  /** Snapshot what needs syncing now; undefined if nothing. */
+  beginSync(): SyncJob | undefined
+}
+
+export interface WalSyncStats {
+  passes: number
+  fdatasyncs: number
+  failures: number
+}
+
+export class WalSync {
+  private dirty = new Set<Syncable>()
+  private running = false
+  private again = false
+  private timer: ReturnType<typeof setInterval> | undefined
+  private passWaiters: Array<() => void> = []
+  private closed = false
+  readonly stats: WalSyncStats = { passes: 0, fdatasyncs: 0, failures: 0 }
+
+  constructor(readonly io: FileIO, readonly policy: FsyncPolicy) {
+    if (policy._tag === "interval") {
+      this.timer = setInterval(() => {
+        if (this.dirty.size > 0) this.requestFlush()
+      }, policy.ms)
+      this.timer.unref?.()
+    }
+  }
+
+  markDirty(log: Syncable): void {
+    this.dirty.add(log)
+  }
+
+  /** Forget a log (closed/deleted); its pending job, if any, still completes. */
+  remove(log: Syncable): void {
+    this.dirty.delete(log)
+  }
+
+  /** Ask for a pass soon (coalesces with any pass already requested or running). */
+  requestFlush(): void {
+    if (this.closed) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = true
+    setImmediate(() => void this.run())
+  }
+
+  /** Run a pass that starts after this call, and resolve when it is done. */
+  flush(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.passWaiters.push(resolve)
+      this.requestFlush()
+    })
+  }
+
+  close(): void {
+    this.closed = true
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  private async run(): Promise<void> {
+    do {
+      this.again = false
+      const waiters = this.passWaiters
+      this.passWaiters = []
+      const logs = [...this.dirty]
+      this.dirty.clear()
+      const jobs: Array<SyncJob> = []
+      for (const l of logs) {
+        const j = l.beginSync()
+        if (j) jobs.push(j)
+      }
+      if (jobs.length > 0) {
+        this.stats.passes++
+        await Promise.all(jobs.map((j) => this.runJob(j)))
+      }
+      for (const w of waiters) w()
+    } while (this.again || this.passWaiters.length > 0)
+    this.running = false
+  }
+
+  private async runJob(job: SyncJob): Promise<void> {
+    try {
+      await Promise.all(job.fds.map((fd) => this.io.fdatasync(fd)))
+      this.stats.fdatasyncs += job.fds.length
+      if (job.dirs.length > 0) await Promise.all(job.dirs.map((d) => this.io.fsyncDir(d)))
+    } catch (e) {
+      this.stats.failures++
+      job.complete(e)
+      return
+    }
+    job.complete(undefined)
+  }
+}

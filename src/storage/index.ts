@@ -1,0 +1,8 @@
+export * from "./errors.js"
+export * from "./Frame.js"
+export * from "./FileIO.js"
+export * from "./WalSync.js"
+export * as SegmentedLog from "./SegmentedLog.js"
+export type { AppendResult, LogConfig, ReadResult, RecoveryReport, RetentionPolicy, RetentionResult } from "./SegmentedLog.js"
+export * as StorageConfig from "./StorageConfig.js"
+export * as LogStore from "./LogStore.js"

@@ -1,0 +1,123 @@
+import { describe, expect, it } from "@effect/vitest"
+import { FsyncPolicy, MemoryFileIO, WalSync, instrument, nodeFileIO } from "../../src/storage/index.js"
+import { entry, openCore, rmDir, tmpDir } from "./helpers.js"
+import * as path from "node:path"
+
+describe("group commit", () => {
+  it("batch policy: many concurrent durable appends share few fdatasyncs (real files)", async () => {
+    const d = tmpDir()
+    try {
+      const { io, stats } = instrument(nodeFileIO)
+      const { log } = await openCore(io, d, { segmentBytes: 1 << 30 })
+      const before = stats.fdatasyncs
+      const N = 300
+      await Promise.all(
+        Array.from({ length: N }, (_, i) => {
+          log.append([entry(i, 1, 200)], 0)
+          return log.awaitDurable(i)
+        })
+      )
+      const used = stats.fdatasyncs - before
+      expect(log.durableNextKey).toBe(N)
+      expect(used).toBeGreaterThan(0)
+      expect(used).toBeLessThanOrEqual(N / 20)
+      await log.close()
+    } finally {
+      rmDir(d)
+    }
+  })
+
+  it("batch policy: one pass syncs all dirty logs of the node", async () => {
+    const { io, stats } = instrument(new MemoryFileIO())
+    const sync = new WalSync(io, FsyncPolicy.batch)
+    const logs = await Promise.all(Array.from({ length: 20 }, (_, i) => openCore(io, `/d/log-${i}`, {}, { sync })))
+    const before = { f: stats.fdatasyncs, p: sync.stats.passes }
+    const waits: Array<Promise<void>> = []
+    for (let round = 0; round < 10; round++) {
+      for (const { log } of logs) {
+        log.append([entry(round)], 0)
+        waits.push(log.awaitDurable(round))
+      }
+    }
+    await Promise.all(waits)
+    expect(sync.stats.passes - before.p).toBeLessThanOrEqual(2)
+    expect(stats.fdatasyncs - before.f).toBeLessThanOrEqual(40) // one per dirty file per pass
+    for (const { log } of logs) await log.close()
+  })
+
+  it("acks=1 returns before durability, acks=all waits for the fsync", async () => {
+    const { io, stats } = instrument(new MemoryFileIO())
+    const { log } = await openCore(io, "/d/l")
+    const before = stats.fdatasyncs
+    log.append([entry(0)], 0)
+    expect(log.nextKey).toBe(1)
+    expect(log.durableNextKey).toBe(0)
+    expect(stats.fdatasyncs).toBe(before)
+    await log.awaitDurable(0)
+    expect(log.durableNextKey).toBe(1)
+    expect(stats.fdatasyncs).toBe(before + 1)
+    await log.awaitDurable(0) // already durable: no new fsync
+    expect(stats.fdatasyncs).toBe(before + 1)
+    await log.close()
+  })
+
+  it("never policy: no fsync on the append path, waits return at once", async () => {
+    const { io, stats } = instrument(new MemoryFileIO())
+    const { log } = await openCore(io, "/d/l", {}, { policy: FsyncPolicy.never })
+    const before = stats.fdatasyncs
+    for (let i = 0; i < 50; i++) {
+      log.append([entry(i)], 0)
+      await log.awaitDurable(i)
+    }
+    expect(stats.fdatasyncs).toBe(before)
+    await log.close() // close still syncs
+    expect(stats.fdatasyncs).toBeGreaterThan(before)
+  })
+
+  it("interval policy: dirty files are synced on the timer", async () => {
+    const { io, stats } = instrument(new MemoryFileIO())
+    const sync = new WalSync(io, FsyncPolicy.interval(30))
+    try {
+      const { log } = await openCore(io, "/d/l", {}, { sync })
+      const before = stats.fdatasyncs
+      const t0 = Date.now()
+      for (let i = 0; i < 100; i++) log.append([entry(i)], 0)
+      const waits = Array.from({ length: 100 }, (_, i) => log.awaitDurable(i))
+      expect(stats.fdatasyncs).toBe(before)
+      await Promise.all(waits)
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(10)
+      expect(stats.fdatasyncs - before).toBe(1)
+      await log.close()
+    } finally {
+      sync.close()
+    }
+  })
+
+  it("parses fsync policies", () => {
+    expect(FsyncPolicy.parse("batch")).toEqual({ _tag: "batch" })
+    expect(FsyncPolicy.parse("never")).toEqual({ _tag: "never" })
+    expect(FsyncPolicy.parse("interval:250")).toEqual({ _tag: "interval", ms: 250 })
+    expect(FsyncPolicy.parse("sometimes")).toBeUndefined()
+    expect(FsyncPolicy.format(FsyncPolicy.interval(5))).toBe("interval:5")
+    void path
+  })
+})
+
+describe("roll sync", () => {
+  it("a sealed segment is synced in the background even under policy never", async () => {
+    const mem = new MemoryFileIO()
+    const { io, stats } = instrument(mem)
+    const { log } = await openCore(io, "/d/l", { segmentBytes: 1000 }, { policy: FsyncPolicy.never })
+    const before = stats.fdatasyncs
+    for (let i = 0; i < 10; i++) log.append([entry(i, 1, 300)], 0)
+    expect(log.segmentBases.length).toBeGreaterThan(2)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(stats.fdatasyncs).toBeGreaterThan(before)
+    log.abandon()
+    // after a crash, the sealed segments are trusted (below the recovery point) and not rescanned
+    const { log: l2 } = await openCore(mem.crash(), "/d/l", { segmentBytes: 1000 })
+    expect(l2.recovery.scannedSegments).toBe(1)
+    expect(l2.nextKey).toBeGreaterThanOrEqual(9)
+    await l2.close()
+  })
+})
