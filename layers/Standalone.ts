@@ -12,6 +12,7 @@ import * as RequestRouter from "../src/broker/RequestRouter.js"
 import * as ClusterMetadata from "../src/metadata/ClusterMetadata.js"
 import * as MetadataLog from "../src/metadata/MetadataLog.js"
 import * as ReplicaManager from "../src/replication/ReplicaManager.js"
+import type { FileIO } from "../src/storage/FileIO.js"
 import * as LogStore from "../src/storage/LogStore.js"
 import * as StorageConfig from "../src/storage/StorageConfig.js"
 import * as KafkaTransport from "../src/transport/KafkaTransport.js"
@@ -54,10 +55,18 @@ const router = Layer.effect(
 
 const serve = KafkaTransport.layerServe(Effect.map(RequestRouter.RequestRouter, (r) => r.route))
 
-/** Storage, metadata and replicas, without the network listener (in-process tests use this). */
-export const core = (config: BrokerConfigShape) => {
+/**
+ * Storage, metadata and replicas, without the network listener (in-process
+ * tests use this). `fileIO` replaces the node:fs implementation, e.g. with
+ * one that injects disk faults.
+ */
+export const core = (config: BrokerConfigShape, options: { readonly fileIO?: FileIO } = {}) => {
   const configLayer = Layer.succeed(BrokerConfig, config)
-  const storage = LogStore.layer.pipe(Layer.provide(storageConfig))
+  const storage = (
+    options.fileIO === undefined
+      ? LogStore.layer
+      : LogStore.layerFileIO.pipe(Layer.provide(Layer.succeed(LogStore.StorageFileIO, options.fileIO)))
+  ).pipe(Layer.provide(storageConfig))
   const metadata = ClusterMetadata.layer.pipe(Layer.provide(MetadataLog.layerLogStore))
   const replicas = ReplicaManager.layer
   return Layer.mergeAll(router).pipe(

@@ -66,6 +66,16 @@ export interface ClusterMetadataShape {
     replace: boolean,
     validateOnly: boolean
   ) => Effect.Effect<State.TopicMeta, UnknownTopic | InvalidTopicConfig | MetadataLogError>
+  /**
+   * Incremental config change whose ops are computed from the topic's current
+   * overrides inside the writer lock (IncrementalAlterConfigs APPEND/SUBTRACT
+   * read-modify-write without a lost-update race).
+   */
+  readonly alterTopicConfigsWith: (
+    name: string,
+    compute: (current: ReadonlyMap<string, string>) => ReadonlyArray<ConfigOp>,
+    validateOnly: boolean
+  ) => Effect.Effect<State.TopicMeta, UnknownTopic | InvalidTopicConfig | MetadataLogError>
   /** Reserves `count` producer ids durably and returns the first. */
   readonly allocateProducerIds: (count: number) => Effect.Effect<bigint, MetadataLogError>
   readonly addListener: (listener: MetadataListener) => Effect.Effect<void>
@@ -284,6 +294,28 @@ export const make = (options: ClusterMetadataOptions) =>
         })
       )
 
+    const alterTopicConfigsWith = (
+      name: string,
+      compute: (current: ReadonlyMap<string, string>) => ReadonlyArray<ConfigOp>,
+      validateOnly: boolean
+    ) =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          const t = state.topics.get(name)
+          if (t === undefined) return yield* new UnknownTopic({ topic: name })
+          const ops = compute(t.configs)
+          yield* validateConfigs(ops.map((o) => ({ name: o.name, value: o.op === "set" ? o.value : null })))
+          const configs = new Map(t.configs)
+          for (const o of ops) {
+            if (o.op === "set") configs.set(o.name, o.value)
+            else configs.delete(o.name)
+          }
+          if (validateOnly) return { ...t, configs }
+          yield* commit([{ type: "TopicConfigsChanged", name, configs: Object.fromEntries(configs) }])
+          return state.topics.get(name)!
+        })
+      )
+
     const allocateProducerIds = (count: number) =>
       lock.withPermits(1)(
         Effect.gen(function* () {
@@ -301,6 +333,7 @@ export const make = (options: ClusterMetadataOptions) =>
       deleteTopic,
       createPartitions,
       alterTopicConfigs,
+      alterTopicConfigsWith,
       allocateProducerIds,
       addListener: (l) => Effect.sync(() => void listeners.push(l))
     })

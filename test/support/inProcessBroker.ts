@@ -18,6 +18,7 @@ import {
   decodeResponse,
   encodeRequest
 } from "../../src/protocol/messages.js"
+import type { FileIO } from "../../src/storage/FileIO.js"
 import type { ConnectionContext } from "../../src/transport/KafkaTransport.js"
 
 export interface InProcessBroker {
@@ -34,7 +35,8 @@ export interface InProcessBroker {
 
 export const startInProcessBroker = async (
   overrides: Partial<BrokerConfig.BrokerConfigInput> = {},
-  dataDir: string = mkdtempSync(join(tmpdir(), "chronik-inproc-"))
+  dataDir: string = mkdtempSync(join(tmpdir(), "chronik-inproc-")),
+  options: { readonly fileIO?: FileIO } = {}
 ): Promise<InProcessBroker> => {
   const config = Either.getOrThrowWith(
     BrokerConfig.validate({
@@ -46,7 +48,7 @@ export const startInProcessBroker = async (
     }),
     (e) => new Error(e.message)
   )
-  const runtime = ManagedRuntime.make(Standalone.core(config).pipe(Layer.orDie))
+  const runtime = ManagedRuntime.make(Standalone.core(config, options).pipe(Layer.orDie))
   const router = await runtime.runPromise(RequestRouter)
   const closedConnections: Array<string> = []
   let correlationId = 0

@@ -104,8 +104,6 @@ export const unsupportedResourceType = (resourceType: number): ResourceError => 
   )
 }
 
-export const isTopicOrBroker = (t: number) => t === ResourceType.TOPIC || t === ResourceType.BROKER
-
 export const make = Effect.gen(function* () {
   const broker = yield* BrokerConfig
   const metadata = yield* ClusterMetadata

@@ -5,8 +5,11 @@
  * ReplicationControlManager.createTopics):
  * - A name given more than once gets one INVALID_REQUEST result
  *   "Duplicate topic name." and none of its entries is created.
+ * - __cluster_metadata is INVALID_REQUEST "Creation of internal topic
+ *   __cluster_metadata is prohibited.", as in Kafka.
  * - Checks, in Kafka's order: the name (INVALID_TOPIC_EXCEPTION), existence
- *   (TOPIC_ALREADY_EXISTS), the configs (a null value, an unknown name or a
+ *   (TOPIC_ALREADY_EXISTS), a '.'/'_' collision with an existing name
+ *   (INVALID_TOPIC_EXCEPTION), the configs (a null value, an unknown name or a
  *   bad value is INVALID_CONFIG; cleanup.policy=compact is refused because
  *   compaction is not implemented), then the partitioning: a manual
  *   assignment needs numPartitions and replicationFactor -1 (else
@@ -25,6 +28,7 @@
 import { Effect } from "effect"
 import { BrokerConfig } from "../../config/BrokerConfig.js"
 import { ClusterMetadata, checkTopicName } from "../../metadata/ClusterMetadata.js"
+import { METADATA_LOG_ID } from "../../metadata/MetadataLog.js"
 import type { TopicMeta } from "../../metadata/MetadataState.js"
 import { ErrorCode } from "../../protocol/errorCodes.js"
 import type { CreateTopicsRequest, CreateTopicsResponseInput } from "../../protocol/messages.js"
@@ -72,10 +76,23 @@ export const make = Effect.gen(function* () {
 
   /** The request-shape checks Kafka makes before placing replicas; undefined when fine. */
   const precheck = (t: Topic): { code: number; message: string } | undefined => {
+    if (t.name === METADATA_LOG_ID) {
+      return { code: ErrorCode.INVALID_REQUEST, message: `Creation of internal topic ${METADATA_LOG_ID} is prohibited.` }
+    }
     const nameProblem = checkTopicName(t.name)
     if (nameProblem !== undefined) return { code: ErrorCode.INVALID_TOPIC_EXCEPTION, message: nameProblem }
-    if (metadata.current().topics.has(t.name)) {
+    const topics = metadata.current().topics
+    if (topics.has(t.name)) {
       return { code: ErrorCode.TOPIC_ALREADY_EXISTS, message: `Topic '${t.name}' already exists.` }
+    }
+    // Kafka refuses names that differ from an existing one only in '.' versus '_' (metric names collide).
+    if (/[._]/.test(t.name)) {
+      const unified = t.name.replaceAll(".", "_")
+      for (const other of topics.keys()) {
+        if (other.replaceAll(".", "_") === unified) {
+          return { code: ErrorCode.INVALID_TOPIC_EXCEPTION, message: `Topic '${t.name}' collides with existing topic: ${other}` }
+        }
+      }
     }
     const nullConfigs = t.configs.filter((c) => c.value === null).map((c) => c.name)
     if (nullConfigs.length > 0) {

@@ -23,8 +23,6 @@ import type { DescribeClusterRequest, DescribeClusterResponseInput } from "../..
 import { defineHandler } from "../RequestRouter.js"
 import { AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS } from "./common.js"
 
-export const MISMATCHED_ENDPOINT_TYPE = 114
-export const UNSUPPORTED_ENDPOINT_TYPE = 115
 
 const ENDPOINT_BROKERS = 1
 const ENDPOINT_CONTROLLERS = 2
@@ -46,7 +44,7 @@ export const make = Effect.gen(function* () {
           const known = endpointType === ENDPOINT_CONTROLLERS
           return {
             throttleTimeMs: 0,
-            errorCode: v === 0 ? ErrorCode.INVALID_REQUEST : known ? MISMATCHED_ENDPOINT_TYPE : UNSUPPORTED_ENDPOINT_TYPE,
+            errorCode: v === 0 ? ErrorCode.INVALID_REQUEST : known ? ErrorCode.MISMATCHED_ENDPOINT_TYPE : ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
             errorMessage: known
               ? "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
               : `Unsupported endpoint type ${endpointType}`,

@@ -256,7 +256,8 @@ export const make = Effect.gen(function* () {
     name: c.name,
     value: c.isSensitive ? null : c.value,
     readOnly: c.readOnly,
-    isDefault: !c.setHere,
+    // v0 only (not ignorable: later versions must leave it false)
+    isDefault: v === 0 && !c.setHere,
     configSource: c.source,
     isSensitive: c.isSensitive,
     synonyms: v >= 1 && includeSynonyms ? c.synonyms : [],

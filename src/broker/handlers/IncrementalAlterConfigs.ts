@@ -11,7 +11,9 @@
  *   overrides stay). APPEND/SUBTRACT work on list configs only (else
  *   INVALID_CONFIG "Can't APPEND to key k because its type is not LIST."),
  *   starting from the override or the default: APPEND adds the values not
- *   yet present, SUBTRACT removes them. DELETE of a key that is not set (or
+ *   yet present, SUBTRACT removes them (computed inside the metadata writer
+ *   lock via ClusterMetadata.alterTopicConfigsWith, so concurrent changes
+ *   are not lost). DELETE of a key that is not set (or
  *   not a topic config) changes nothing. The result is validated like
  *   AlterConfigs (INVALID_CONFIG); unknown topic UNKNOWN_TOPIC_OR_PARTITION.
  * - BROKER: no config is dynamically updatable here, so SET/APPEND/SUBTRACT
@@ -58,36 +60,40 @@ export const make = Effect.gen(function* () {
     if (r.resourceType !== ResourceType.TOPIC && r.resourceType !== ResourceType.BROKER) {
       return Effect.succeed(unsupportedResourceType(r.resourceType))
     }
-    if (badOp !== undefined) {
-      return Effect.succeed({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unknown operations type ${badOp.configOperation}` })
-    }
+    const unknownOp: ResourceError | undefined =
+      badOp === undefined
+        ? undefined
+        : { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: `Unknown operations type ${badOp.configOperation}` }
     if (r.resourceType === ResourceType.BROKER) {
-      const nameProblem = checkBrokerName(r.resourceName, broker.nodeId)
+      const nameProblem = checkBrokerName(r.resourceName, broker.nodeId) ?? unknownOp
       if (nameProblem !== undefined) return Effect.succeed(nameProblem)
       const changes = r.configs.filter((c) => c.configOperation !== OpType.DELETE).map((c) => c.name)
       return Effect.succeed(changes.length === 0 ? resourceOk : staticBrokerConfigs(changes))
     }
+    if (unknownOp !== undefined) return Effect.succeed(unknownOp)
     const topic = resolveTopic(r.resourceName, metadata.current().topics)
     if ("errorCode" in topic) return Effect.succeed(topic)
-    const ops: Array<ConfigOp> = []
+    // APPEND/SUBTRACT only apply to list configs; checked before anything changes.
     for (const c of r.configs) {
-      const def = topicConfigDefs.get(c.name)
-      switch (c.configOperation) {
-        case OpType.SET:
-          ops.push({ op: "set", name: c.name, value: c.value! })
-          break
-        case OpType.DELETE:
-          // Kafka validates the resulting config set: deleting what is not set is a no-op.
+      if (c.configOperation !== OpType.APPEND && c.configOperation !== OpType.SUBTRACT) continue
+      if (topicConfigDefs.get(c.name)?.type !== "list") {
+        return Effect.succeed({
+          errorCode: ErrorCode.INVALID_CONFIG,
+          errorMessage: `Can't ${opNames[c.configOperation]} to key ${c.name} because its type is not LIST.`
+        })
+      }
+    }
+    /** The ops against the overrides current inside the metadata writer lock (no lost update). */
+    const opsFor = (overrides: ReadonlyMap<string, string>): Array<ConfigOp> => {
+      const ops: Array<ConfigOp> = []
+      for (const c of r.configs) {
+        const def = topicConfigDefs.get(c.name)
+        if (c.configOperation === OpType.SET) ops.push({ op: "set", name: c.name, value: c.value! })
+        // Kafka validates the resulting config set: deleting what is not a topic config is a no-op.
+        else if (c.configOperation === OpType.DELETE) {
           if (def !== undefined) ops.push({ op: "delete", name: c.name })
-          break
-        default: {
-          if (def === undefined || def.type !== "list") {
-            return Effect.succeed({
-              errorCode: ErrorCode.INVALID_CONFIG,
-              errorMessage: `Can't ${opNames[c.configOperation]} to key ${c.name} because its type is not LIST.`
-            })
-          }
-          const current = topic.configs.get(c.name) ?? def.defaultValue(broker)
+        } else {
+          const current = overrides.get(c.name) ?? def!.defaultValue(broker)
           const parts = current === "" ? [] : current.split(",")
           for (const v of c.value!.split(",")) {
             if (c.configOperation === OpType.APPEND) {
@@ -100,8 +106,9 @@ export const make = Effect.gen(function* () {
           ops.push({ op: "set", name: c.name, value: parts.join(",") })
         }
       }
+      return ops
     }
-    return metadata.alterTopicConfigs(topic.name, ops, false, validateOnly).pipe(
+    return metadata.alterTopicConfigsWith(topic.name, opsFor, validateOnly).pipe(
       Effect.match({
         onFailure: (e): ResourceError =>
           e._tag === "UnknownTopic" ? unknownTopic(topic.name) : { errorCode: errorCodeOf(e), errorMessage: messageOf(e) },

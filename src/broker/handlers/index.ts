@@ -5,6 +5,14 @@
 import { Effect } from "effect"
 import type { ApiHandler, ApiRange } from "../RequestRouter.js"
 import * as ApiVersions from "./ApiVersions.js"
+import * as AlterConfigs from "./AlterConfigs.js"
+import * as CreatePartitions from "./CreatePartitions.js"
+import * as CreateTopics from "./CreateTopics.js"
+import * as DeleteRecords from "./DeleteRecords.js"
+import * as DeleteTopics from "./DeleteTopics.js"
+import * as DescribeCluster from "./DescribeCluster.js"
+import * as DescribeConfigs from "./DescribeConfigs.js"
+import * as IncrementalAlterConfigs from "./IncrementalAlterConfigs.js"
 import * as Fetch from "./Fetch.js"
 import * as InitProducerId from "./InitProducerId.js"
 import * as ListOffsets from "./ListOffsets.js"
@@ -22,7 +30,15 @@ export const makeBrokerHandlers = (apis: () => ReadonlyArray<ApiRange>) =>
       yield* Fetch.make,
       yield* ListOffsets.make,
       yield* OffsetForLeaderEpoch.make,
-      yield* InitProducerId.make
+      yield* InitProducerId.make,
+      yield* AlterConfigs.make,
+      yield* CreatePartitions.make,
+      yield* CreateTopics.make,
+      yield* DeleteRecords.make,
+      yield* DeleteTopics.make,
+      yield* DescribeCluster.make,
+      yield* DescribeConfigs.make,
+      yield* IncrementalAlterConfigs.make
     ]
     return handlers
   })
