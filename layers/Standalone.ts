@@ -9,6 +9,8 @@ import { Effect, Layer } from "effect"
 import { BrokerConfig, type BrokerConfigShape } from "../src/config/BrokerConfig.js"
 import { makeBrokerHandlers } from "../src/broker/handlers/index.js"
 import * as RequestRouter from "../src/broker/RequestRouter.js"
+import * as GroupCoordinator from "../src/group/GroupCoordinator.js"
+import * as GroupStore from "../src/group/GroupStore.js"
 import * as ClusterMetadata from "../src/metadata/ClusterMetadata.js"
 import * as MetadataLog from "../src/metadata/MetadataLog.js"
 import * as ReplicaManager from "../src/replication/ReplicaManager.js"
@@ -69,7 +71,12 @@ export const core = (config: BrokerConfigShape, options: { readonly fileIO?: Fil
   ).pipe(Layer.provide(storageConfig))
   const metadata = ClusterMetadata.layer.pipe(Layer.provide(MetadataLog.layerLogStore))
   const replicas = ReplicaManager.layer
+  const groups = GroupCoordinator.layer().pipe(
+    Layer.provide(GroupStore.layerLogStore),
+    Layer.provide(GroupCoordinator.layerConfigFromEnv())
+  )
   return Layer.mergeAll(router).pipe(
+    Layer.provideMerge(groups),
     Layer.provideMerge(replicas),
     Layer.provideMerge(metadata),
     Layer.provideMerge(storage),

@@ -10,7 +10,6 @@
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { BrokerConfig } from "../config/BrokerConfig.js"
 import { ClusterMetadata } from "../metadata/ClusterMetadata.js"
-import { METADATA_LOG_ID } from "../metadata/MetadataLog.js"
 import type { MetadataState } from "../metadata/MetadataState.js"
 import { type EffectiveTopicConfig, effectiveConfig } from "../metadata/TopicConfig.js"
 import { LogStore, partitionLogId } from "../storage/LogStore.js"
@@ -110,11 +109,12 @@ export const make = Effect.gen(function* () {
 
   const empty: MetadataState = { ...metadata.current(), topics: new Map(), topicsById: new Map() }
   yield* reconcile(empty, metadata.current())
-  // Logs on disk that no topic owns any more (a crash between the metadata record and the delete).
+  // Partition logs ("<topic>-<n>") on disk that no topic owns any more (a crash between the
+  // metadata record and the delete). Internal logs (metadata, groups) have no "-<n>" suffix.
   const wanted = new Set([...replicas.values()].map((r) => partitionLogId(r.topic, r.partition)))
   const onDisk = yield* Effect.orElseSucceed(store.listOnDisk, () => [] as ReadonlyArray<string>)
   for (const id of onDisk) {
-    if (!wanted.has(id) && id !== METADATA_LOG_ID) {
+    if (!wanted.has(id) && /-\d+$/.test(id)) {
       yield* Effect.logWarning(`deleting orphaned partition log ${id}`)
       yield* Effect.ignore(store.delete(id))
     }

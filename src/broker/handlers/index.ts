@@ -3,6 +3,9 @@
  * list in ApiVersions, so an API is advertised if and only if it is here.
  */
 import { Effect } from "effect"
+import { BrokerConfig } from "../../config/BrokerConfig.js"
+import { makeGroupHandlers } from "../../group/handlers.js"
+import { ReplicaManager } from "../../replication/ReplicaManager.js"
 import type { ApiHandler, ApiRange } from "../RequestRouter.js"
 import * as ApiVersions from "./ApiVersions.js"
 import * as AlterConfigs from "./AlterConfigs.js"
@@ -20,9 +23,15 @@ import * as Metadata from "./Metadata.js"
 import * as OffsetForLeaderEpoch from "./OffsetForLeaderEpoch.js"
 import * as Produce from "./Produce.js"
 
-/** The data-plane and admin handlers; `apis` is the router's advertised list (read lazily). */
+/** The data-plane, admin and group handlers; `apis` is the router's advertised list (read lazily). */
 export const makeBrokerHandlers = (apis: () => ReadonlyArray<ApiRange>) =>
   Effect.gen(function* () {
+    const config = yield* BrokerConfig
+    const replicas = yield* ReplicaManager
+    const groups = yield* makeGroupHandlers({
+      node: { nodeId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort },
+      partitionExists: (topic, partition) => replicas.get(topic, partition) !== undefined
+    })
     const handlers: Array<ApiHandler> = [
       ApiVersions.make(apis),
       yield* Metadata.make,
@@ -38,7 +47,8 @@ export const makeBrokerHandlers = (apis: () => ReadonlyArray<ApiRange>) =>
       yield* DeleteTopics.make,
       yield* DescribeCluster.make,
       yield* DescribeConfigs.make,
-      yield* IncrementalAlterConfigs.make
+      yield* IncrementalAlterConfigs.make,
+      ...groups
     ]
     return handlers
   })
