@@ -86,7 +86,7 @@ export const startBroker = async (options: BrokerOptions = {}): Promise<BrokerPr
     p.stdout!.on("data", (d: Buffer) => (out += d.toString()))
     p.stderr!.on("data", (d: Buffer) => (out += d.toString()))
     exited = new Promise((res) => p.once("exit", (code) => res(code)))
-    const deadline = Date.now() + (options.startTimeoutMs ?? 60_000)
+    const deadline = Date.now() + (options.startTimeoutMs ?? 90_000)
     while (Date.now() < deadline) {
       if (p.exitCode !== null) throw new Error(`broker exited with ${p.exitCode} during start:\n${out}`)
       if (await canConnect(port)) return
