@@ -60,25 +60,10 @@ export const defaults = {
 } as const
 
 /** The raw settings as the CLI and environment supply them, before validation. */
-export interface BrokerConfigInput {
-  readonly nodeId: number
-  readonly kafkaHost: string
-  readonly kafkaPort: number
+export interface BrokerConfigInput extends Omit<BrokerConfigShape, "walFsync" | "advertisedHost" | "advertisedPort"> {
   readonly advertisedHost: string | undefined
   readonly advertisedPort: number | undefined
-  readonly dataDir: string
-  readonly autoCreateTopics: boolean
-  readonly numPartitions: number
   readonly walFsync: string
-  readonly logSegmentBytes: number
-  readonly logSegmentMs: number
-  readonly logRetentionMs: number
-  readonly logRetentionBytes: number
-  readonly logRetentionCheckIntervalMs: number
-  readonly messageMaxBytes: number
-  readonly socketRequestMaxBytes: number
-  readonly connectionsMaxIdleMs: number
-  readonly memoryTierBytes: number
 }
 
 const wildcardHosts = new Set(["0.0.0.0", "::", "[::]"])

@@ -25,6 +25,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { ErrorCode } from "../protocol/errorCodes.js"
 import { LogStore } from "../storage/LogStore.js"
+import * as RecordLog from "../storage/RecordLog.js"
 
 export interface OffsetValue {
   readonly offset: bigint
@@ -363,39 +364,11 @@ const decodeEntry = (b: Buffer): GroupRecord => {
 export const layerLogStore: Layer.Layer<GroupStore, GroupStoreError, LogStore> = Layer.effect(
   GroupStore,
   Effect.gen(function* () {
-    const store = yield* LogStore
     const unavailable = (e: { readonly message: string }) => storeUnavailable(`group log: ${e.message}`)
-    const log = yield* Effect.mapError(store.open(GROUP_LOG_ID), unavailable)
-    const lock = yield* Effect.makeSemaphore(1)
+    const log = yield* Effect.mapError(Effect.flatMap(LogStore, (store) => RecordLog.open(store, GROUP_LOG_ID)), unavailable)
     return {
-      append: (records) =>
-        lock.withPermits(1)(
-          Effect.suspend(() => {
-            const first = log.core.nextKey
-            if (records.length === 0) return Effect.succeed(BigInt(first))
-            const now = Date.now()
-            const entries = records.map((r, i) => ({
-              firstKey: first + i,
-              lastKey: first + i,
-              term: 0,
-              maxTimestamp: now,
-              type: 0,
-              payload: encodeEntry(r)
-            }))
-            return Effect.as(Effect.mapError(log.appendDurable(entries), unavailable), BigInt(first))
-          })
-        ),
-      replay: (f) =>
-        Effect.gen(function* () {
-          let key = log.core.logStartKey
-          const end = log.core.nextKey
-          while (key < end) {
-            const r = yield* Effect.mapError(log.read(key, 4 * 1024 * 1024), unavailable)
-            if (r.entries.length === 0) break
-            for (const e of r.entries) f(decodeEntry(e.payload), BigInt(e.firstKey))
-            key = r.nextFetchKey
-          }
-        })
+      append: (records) => Effect.mapError(Effect.map(log.append(records.map(encodeEntry)), BigInt), unavailable),
+      replay: (f) => Effect.mapError(log.replay((payload, position) => f(decodeEntry(payload), BigInt(position))), unavailable)
     }
   })
 )

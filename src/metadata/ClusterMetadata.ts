@@ -18,6 +18,7 @@ import {
   InvalidTopic,
   InvalidTopicConfig,
   type MetadataLogError,
+  type TopicError,
   TopicAlreadyExists,
   UnknownTopic
 } from "./errors.js"
@@ -81,14 +82,7 @@ export interface ClusterMetadataShape {
   readonly addListener: (listener: MetadataListener) => Effect.Effect<void>
 }
 
-export type CreateTopicError =
-  | TopicAlreadyExists
-  | InvalidTopic
-  | InvalidPartitions
-  | InvalidReplicationFactor
-  | InvalidReplicaAssignment
-  | InvalidTopicConfig
-  | MetadataLogError
+export type CreateTopicError = Exclude<TopicError, UnknownTopic>
 
 export class ClusterMetadata extends Context.Tag("chronik/ClusterMetadata")<ClusterMetadata, ClusterMetadataShape>() {}
 

@@ -7,6 +7,7 @@
  */
 import { Context, Effect, Layer, Ref } from "effect"
 import { LogStore } from "../storage/LogStore.js"
+import * as RecordLog from "../storage/RecordLog.js"
 import { MetadataLogError as MetadataLogErrorClass } from "./errors.js"
 import type { MetadataLogError } from "./errors.js"
 import { type MetadataRecord, decodeRecord, encodeRecord } from "./MetadataRecord.js"
@@ -33,45 +34,19 @@ export const layerMemory: Layer.Layer<MetadataLog> = Layer.effect(MetadataLog, m
 export const METADATA_LOG_ID = "__cluster_metadata"
 
 /**
- * The metadata log kept in the node's LogStore (standalone mode): one entry
- * per record, keyed by its index, appended durably.
+ * The metadata log kept in the node's LogStore (standalone mode): one
+ * durable record per entry.
  */
 export const layerLogStore: Layer.Layer<MetadataLog, MetadataLogError, LogStore> = Layer.effect(
   MetadataLog,
   Effect.gen(function* () {
-    const store = yield* LogStore
-    const log = yield* Effect.mapError(store.open(METADATA_LOG_ID), (e) => new MetadataLogErrorClass({ reason: e.message }))
     const fail = (e: { readonly message: string }) => new MetadataLogErrorClass({ reason: e.message })
-    const lock = yield* Effect.makeSemaphore(1)
+    const log = yield* Effect.mapError(Effect.flatMap(LogStore, (store) => RecordLog.open(store, METADATA_LOG_ID)), fail)
     return {
-      append: (records) =>
-        lock.withPermits(1)(
-          Effect.suspend(() => {
-            if (records.length === 0) return Effect.void
-            const next = log.core.nextKey
-            const now = Date.now()
-            const entries = records.map((r, i) => ({
-              firstKey: next + i,
-              lastKey: next + i,
-              term: 0,
-              maxTimestamp: now,
-              type: 0,
-              payload: encodeRecord(r)
-            }))
-            return Effect.mapError(Effect.asVoid(log.appendDurable(entries)), fail)
-          })
-        ),
-      readAll: Effect.gen(function* () {
+      append: (records) => Effect.mapError(Effect.asVoid(log.append(records.map(encodeRecord))), fail),
+      readAll: Effect.suspend(() => {
         const out: Array<MetadataRecord> = []
-        let key = log.core.logStartKey
-        const end = log.core.nextKey
-        while (key < end) {
-          const r = yield* Effect.mapError(log.read(key, 4 * 1024 * 1024), fail)
-          if (r.entries.length === 0) break
-          for (const e of r.entries) out.push(decodeRecord(e.payload))
-          key = r.nextFetchKey
-        }
-        return out
+        return Effect.as(Effect.mapError(log.replay((payload) => void out.push(decodeRecord(payload))), fail), out)
       })
     }
   })

@@ -4,20 +4,12 @@
  * exactly what each client sent (keys, values, headers, order).
  */
 import { Producer, stringSerializers } from "@platformatic/kafka"
-import { CompressionCodecs, CompressionTypes, Kafka, logLevel } from "kafkajs"
+import { CompressionTypes, Kafka, logLevel } from "kafkajs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { compress, decompress } from "../../src/protocol/compression.js"
+import "../support/kafkajsCodecs.js"
 import { type BrokerProcess, startBroker } from "../support/broker.js"
 import { connectRaw, readPartition } from "../support/rawClient.js"
 
-// kafkajs ships gzip only; register snappy, lz4 and zstd codecs the way its plugins do.
-const codec = (id: number) => () => ({
-  compress: async (encoder: { buffer: Buffer }) => compress(id, encoder.buffer),
-  decompress: async (buffer: Buffer) => decompress(id, buffer)
-})
-CompressionCodecs[CompressionTypes.Snappy] = codec(2)
-CompressionCodecs[CompressionTypes.LZ4] = codec(3)
-CompressionCodecs[CompressionTypes.ZSTD] = codec(4)
 
 const COUNT = 2000
 

@@ -5,18 +5,11 @@
  * offsets survive a broker restart; seeking by offset.
  */
 import { Consumer, MessagesStreamModes, Producer, stringDeserializers, stringSerializers } from "@platformatic/kafka"
-import { CompressionCodecs, CompressionTypes, type EachBatchPayload, Kafka, logLevel } from "kafkajs"
+import { CompressionTypes, type EachBatchPayload, Kafka, logLevel } from "kafkajs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { compress, decompress } from "../../src/protocol/compression.js"
+import "../support/kafkajsCodecs.js"
 import { type BrokerProcess, startBroker } from "../support/broker.js"
 
-const codec = (id: number) => () => ({
-  compress: async (encoder: { buffer: Buffer }) => compress(id, encoder.buffer),
-  decompress: async (buffer: Buffer) => decompress(id, buffer)
-})
-CompressionCodecs[CompressionTypes.Snappy] = codec(2)
-CompressionCodecs[CompressionTypes.LZ4] = codec(3)
-CompressionCodecs[CompressionTypes.ZSTD] = codec(4)
 
 const TOTAL = 100_000
 const BATCH = 1000

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Either, Layer, ManagedRuntime } from "effect"
 import * as Standalone from "../../layers/Standalone.js"
-import { RequestRouter } from "../../src/broker/RequestRouter.js"
+import { type ApiRange, RequestRouter } from "../../src/broker/RequestRouter.js"
+import { ClusterMetadata } from "../../src/metadata/ClusterMetadata.js"
 import * as BrokerConfig from "../../src/config/BrokerConfig.js"
 import {
   type ApiKey,
@@ -23,6 +24,10 @@ import type { ConnectionContext } from "../../src/transport/KafkaTransport.js"
 
 export interface InProcessBroker {
   readonly dataDir: string
+  readonly nodeId: number
+  readonly clusterId: () => Promise<string>
+  /** The API ranges the router advertises. */
+  readonly apis: ReadonlyArray<ApiRange>
   /** Sends one request; resolves with the decoded response body, or null when the broker sent none. */
   readonly request: <K extends ApiKey>(apiKey: K, apiVersion: number, body: RequestInputTypes[K]) => Promise<ResponseTypes[K] | null>
   /** Routes a raw request frame (no size prefix); resolves with the raw response frame or null. */
@@ -62,6 +67,9 @@ export const startInProcessBroker = async (
   }
   return {
     dataDir,
+    nodeId: config.nodeId,
+    clusterId: () => runtime.runPromise(Effect.map(ClusterMetadata, (m) => m.clusterId)),
+    apis: router.apis,
     closedConnections,
     request: async (apiKey, apiVersion, body) => {
       const id = ++correlationId
