@@ -1,0 +1,546 @@
+/**
+ * Benchmark runner: `npm run bench` (= `tsx bench/run.ts`).
+ *
+ *   npm run bench                              # micro + Apache Kafka + Chronik side by side
+ *   npm run bench -- --quick                   # short runs (about 4 s each)
+ *   npm run bench -- --only micro|kafka|chronik|side-by-side
+ *   npm run bench -- --client kafkajs          # load client (default @platformatic/kafka)
+ *   npm run bench -- --duration 12             # seconds per load run
+ *   npm run bench -- --render-only             # regenerate docs/PERFORMANCE.md from the last results
+ *
+ * 1. micro: every bench/<name>.ts among codec-records, transport, storage that
+ *    exports `run()`, each in its own process (bench/micro-child.ts) with a timeout.
+ * 2. per broker (reference Apache Kafka from scripts/kafka-reference, then Chronik via
+ *    test/support/broker.ts), both with 8 partitions for auto-created topics:
+ *    - bench/loadgen/producer.ts, 1 KiB values, acks=1 and acks=all, 1 and 8 partitions;
+ *    - the same acks=1/1 partition load with the other Node client (kafkajs);
+ *    - bench/loadgen/consumer.ts: a Fetch loop without a group over the 8-partition
+ *      topic, then a consumer group (@platformatic/kafka) over the 1-partition topic;
+ *    - Kafka's own org.apache.kafka.tools.ProducerPerformance (acks=1, acks=all) and
+ *      ConsumerPerformance, from .tmp/kafka-ref/libs.
+ *    Every step has a timeout; a failing step is recorded with its error and the run
+ *    goes on.
+ * 3. results are merged into .tmp/bench/results.json (so `--only chronik` keeps the
+ *    last Kafka figures) and docs/PERFORMANCE.md is regenerated from them.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, loadavg, tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { freePort, startBroker } from "../test/support/broker.js"
+
+const repoRoot = resolve(import.meta.dirname, "..")
+const argv = process.argv.slice(2)
+const flag = (name: string): string | undefined => {
+  const i = argv.indexOf(`--${name}`)
+  if (i < 0) return undefined
+  const v = argv[i + 1]
+  return v === undefined || v.startsWith("--") ? "true" : v
+}
+const quick = flag("quick") !== undefined
+const only = flag("only")
+const client = flag("client") ?? "platformatic"
+const D = Number(flag("duration") ?? (quick ? 4 : 12))
+if (only !== undefined && !["micro", "kafka", "chronik", "side-by-side"].includes(only)) {
+  console.error(`--only must be micro, kafka, chronik or side-by-side (got ${only})`)
+  process.exit(2)
+}
+// --render-only: rewrite docs/PERFORMANCE.md from .tmp/bench/results.json, measuring nothing.
+const renderOnly = flag("render-only") !== undefined
+const doMicro = !renderOnly && (only === undefined || only === "micro")
+const doKafka = !renderOnly && (only === undefined || only === "kafka" || only === "side-by-side")
+const doChronik = !renderOnly && (only === undefined || only === "chronik" || only === "side-by-side")
+
+const log = (s: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`)
+
+// ------------------------------------------------------------------ processes
+
+interface Proc {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly timedOut: boolean
+  readonly seconds: number
+}
+
+/** Load generators and tools running now: killed on SIGINT/SIGTERM. */
+const children = new Set<ChildProcess>()
+let interrupted = false
+
+const exec = (cmd: string, args: ReadonlyArray<string>, timeoutMs: number, env: Record<string, string> = {}): Promise<Proc> =>
+  new Promise((res) => {
+    const t0 = Date.now()
+    if (interrupted && !args.some((a) => a.endsWith("kafka-reference/stop.sh"))) {
+      res({ code: -1, stdout: "", stderr: "interrupted", timedOut: false, seconds: 0 })
+      return
+    }
+    const p = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    children.add(p)
+    p.once("exit", () => children.delete(p))
+    let stdout = ""
+    let stderr = ""
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      p.kill("SIGKILL")
+    }, timeoutMs)
+    p.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    p.once("error", (e) => {
+      clearTimeout(timer)
+      res({ code: -1, stdout, stderr: stderr + String(e), timedOut, seconds: (Date.now() - t0) / 1000 })
+    })
+    p.once("close", (code) => {
+      clearTimeout(timer)
+      res({ code, stdout, stderr, timedOut, seconds: (Date.now() - t0) / 1000 })
+    })
+  })
+
+const lastJson = (p: Proc): Record<string, unknown> | undefined => {
+  const lines = p.stdout.trim().split("\n").reverse()
+  for (const l of lines) {
+    if (!l.startsWith("{")) continue
+    try {
+      return JSON.parse(l) as Record<string, unknown>
+    } catch {
+      /* not JSON */
+    }
+  }
+  return undefined
+}
+
+const tail = (s: string, n = 400) => s.trim().slice(-n).replace(/\s+/g, " ")
+
+const tsx = (script: string, args: ReadonlyArray<string>, timeoutMs: number) =>
+  exec(process.execPath, ["--import", "tsx", join(repoRoot, script), ...args], timeoutMs)
+
+// ------------------------------------------------------------------ results
+
+type Result = Record<string, unknown> & { ok: boolean; error?: string }
+
+interface BrokerResults {
+  readonly broker: "kafka" | "chronik"
+  readonly date: string
+  readonly durationSeconds: number
+  readonly client: string
+  readonly loadavgBefore: ReadonlyArray<number>
+  readonly loadavgAfter?: ReadonlyArray<number>
+  readonly startError?: string
+  readonly steps: Record<string, Result>
+}
+
+interface AllResults {
+  command?: string
+  machine?: Record<string, string>
+  micro?: { date: string; modules: Record<string, Result> }
+  kafka?: BrokerResults
+  chronik?: BrokerResults
+}
+
+const resultsPath = join(repoRoot, ".tmp/bench/results.json")
+const loadResults = (): AllResults => {
+  try {
+    return JSON.parse(readFileSync(resultsPath, "utf8")) as AllResults
+  } catch {
+    return {}
+  }
+}
+
+// ------------------------------------------------------------------ micro
+
+const runMicro = async (): Promise<NonNullable<AllResults["micro"]>> => {
+  const modules: Record<string, Result> = {}
+  for (const name of ["codec-records", "transport", "storage"]) {
+    const file = join(repoRoot, "bench", `${name}.ts`)
+    if (!existsSync(file)) {
+      modules[name] = { ok: false, skipped: true, error: `bench/${name}.ts not present` }
+      continue
+    }
+    log(`micro: ${name}`)
+    const p = await tsx("bench/micro-child.ts", [`${name}.ts`, ...(quick ? ["--quick"] : [])], quick ? 90_000 : 240_000)
+    const j = lastJson(p)
+    modules[name] = j === undefined ? { ok: false, error: p.timedOut ? "timed out" : `exit ${p.code}: ${tail(p.stderr)}` } : (j as Result)
+    log(`micro: ${name}: ${modules[name]!.ok ? "ok" : modules[name]!.error}`)
+  }
+  return { date: new Date().toISOString(), modules }
+}
+
+// ------------------------------------------------------------------ brokers
+
+interface Running {
+  readonly bootstrap: string
+  readonly stop: () => Promise<void>
+}
+
+/** The broker being measured, stopped on SIGINT/SIGTERM (the reference Kafka JVM ignores the terminal's SIGINT). */
+let current: Running | undefined
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    interrupted = true
+    log(`${sig}: stopping the load processes and the broker, then exiting`)
+    for (const c of children) if (!String(c.spawnargs.join(" ")).includes("kafka-reference/stop.sh")) c.kill("SIGKILL")
+    const b = current
+    current = undefined
+    void (b === undefined ? Promise.resolve() : b.stop()).finally(() => process.exit(130))
+  })
+}
+
+const startKafka = async (): Promise<Running> => {
+  const libs = join(repoRoot, ".tmp/kafka-ref/libs")
+  if (!existsSync(libs)) {
+    const inst = await exec("bash", [join(repoRoot, "scripts/kafka-reference/install.sh")], 600_000)
+    if (inst.code !== 0 || /^SKIPPED: /m.test(inst.stdout)) throw new Error(`reference Kafka not installed: ${tail(inst.stdout + inst.stderr)}`)
+  }
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), "chronik-bench-kafka-"))
+  const stop = async () => {
+    await exec("bash", [join(repoRoot, "scripts/kafka-reference/stop.sh"), dataDir], 60_000)
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  const p = await exec("bash", [join(repoRoot, "scripts/kafka-reference/start.sh"), String(port), dataDir], 180_000, {
+    KAFKA_START_TIMEOUT: "150",
+    KAFKA_EXTRA_PROPS: "num.partitions=8"
+  })
+  if (p.code !== 0) {
+    await stop()
+    throw new Error(`start.sh failed: ${tail(p.stderr, 1500)}`)
+  }
+  return { bootstrap: `127.0.0.1:${port}`, stop }
+}
+
+const startChronik = async (): Promise<Running> => {
+  const b = await startBroker({ args: ["--num-partitions", "8"], startTimeoutMs: 90_000 })
+  return {
+    bootstrap: b.bootstrap,
+    stop: async () => {
+      await Promise.race([b.stop(), new Promise((r) => setTimeout(r, 20_000))])
+      await b.cleanup()
+    }
+  }
+}
+
+const javaTool = async (cls: string, args: ReadonlyArray<string>, timeoutMs: number): Promise<Proc> =>
+  exec("java", ["-Xmx512m", "-cp", `${join(repoRoot, ".tmp/kafka-ref/libs")}/*`, cls, ...args], timeoutMs)
+
+/** ProducerPerformance's summary line. */
+const parseProducerPerf = (p: Proc): Result => {
+  const m =
+    /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th/.exec(
+      p.stdout
+    )
+  if (!m) {
+    const why = (p.stdout + "\n" + p.stderr).split("\n").find((l) => /Exception|does not support|ERROR/.test(l))
+    return { ok: false, error: p.timedOut ? `timed out after ${Math.round(p.seconds)}s; last output: ${tail(p.stdout)}` : `exit ${p.code}: ${why?.trim() ?? tail(p.stdout + " " + p.stderr)}` }
+  }
+  return {
+    ok: p.code === 0,
+    messages: Number(m[1]),
+    msgsPerSec: Math.round(Number(m[2])),
+    mibps: Number(m[3]),
+    mbps: Number((Number(m[2]) * 1024 / 1e6).toFixed(2)),
+    latencyMs: { avg: Number(m[4]), max: Number(m[5]), p50: Number(m[6]), p95: Number(m[7]), p99: Number(m[8]), p999: Number(m[9]) },
+    seconds: p.seconds
+  }
+}
+
+/** ConsumerPerformance's CSV line: start, end, MB, MB/s, nMsg, nMsg/s, rebalance ms, fetch ms, fetch MB/s, fetch nMsg/s. */
+const parseConsumerPerf = (p: Proc, expected: number): Result => {
+  const line = p.stdout
+    .trim()
+    .split("\n")
+    .reverse()
+    .find((l) => /^\d{4}-\d\d-\d\d/.test(l.trim()))
+  if (line === undefined) {
+    const why = (p.stdout + "\n" + p.stderr).split("\n").find((l) => /Exception|does not support|ERROR/.test(l))
+    return { ok: false, error: p.timedOut ? `timed out after ${Math.round(p.seconds)}s` : `exit ${p.code}: ${why?.trim() ?? tail(p.stdout + " " + p.stderr)}` }
+  }
+  const f = line.split(",").map((s) => s.trim())
+  const n = Number(f[4])
+  return {
+    ok: p.code === 0 && n >= expected,
+    ...(n >= expected ? {} : { error: `consumed ${n}/${expected}; ${tail(p.stderr, 300)}` }),
+    messages: n,
+    mib: Number(f[2]),
+    msgsPerSec: Math.round(Number(f[5])),
+    mibps: Number(f[3]),
+    mbps: Number((Number(f[5]) * 1024 / 1e6).toFixed(2)),
+    rebalanceMs: Number(f[6]),
+    fetchMsgsPerSec: Math.round(Number(f[9])),
+    seconds: p.seconds
+  }
+}
+
+const benchBroker = async (broker: "kafka" | "chronik"): Promise<BrokerResults> => {
+  const steps: Record<string, Result> = {}
+  const base = { broker, date: new Date().toISOString(), durationSeconds: D, client, loadavgBefore: loadavg().map((x) => Number(x.toFixed(2))) }
+  log(`${broker}: starting`)
+  let b: Running
+  try {
+    b = broker === "kafka" ? await startKafka() : await startChronik()
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e)
+    log(`${broker}: did not start: ${msg.slice(0, 300)}`)
+    return { ...base, startError: msg.slice(0, 2000), steps }
+  }
+  current = b
+  log(`${broker}: up at ${b.bootstrap}`)
+  const record = (name: string, r: Result) => {
+    steps[name] = r
+    const fig = r.ok ? `${r["msgsPerSec"]} msg/s ${r["mbps"] ?? ""} MB/s` : `FAILED: ${String(r.error).slice(0, 300)}`
+    log(`${broker}: ${name}: ${fig}`)
+  }
+  const loadStep = async (script: string, args: ReadonlyArray<string>, budgetS: number): Promise<Result> => {
+    const p = await tsx(script, [...args, "--timeout", String(budgetS)], (budgetS + 20) * 1000)
+    return (lastJson(p) as Result | undefined) ?? { ok: false, error: p.timedOut ? `killed after ${budgetS + 20}s` : `exit ${p.code}: ${tail(p.stderr)}` }
+  }
+  try {
+    const producer = (topic: string, acks: string, partitions: number, c = client) =>
+      loadStep(
+        "bench/loadgen/producer.ts",
+        ["--bootstrap", b.bootstrap, "--topic", topic, "--client", c, "--size", "1024", "--duration", String(D), "--partitions", String(partitions), "--acks", acks],
+        D + 60
+      )
+    // Warm-up (JIT of the JVM broker and of Node, page cache), not reported in the table.
+    const warm = await loadStep(
+      "bench/loadgen/producer.ts",
+      ["--bootstrap", b.bootstrap, "--topic", "bench-warmup", "--client", client, "--size", "1024", "--duration", String(Math.min(D, 8)), "--partitions", "8", "--acks", "1"],
+      D + 60
+    )
+    log(`${broker}: warm-up: ${warm.ok ? `${warm["msgsPerSec"]} msg/s` : `FAILED: ${String(warm.error).slice(0, 200)}`}`)
+    for (const acks of ["1", "all"]) {
+      for (const partitions of [1, 8]) {
+        record(`produce acks=${acks} p=${partitions}`, await producer(`bench-a${acks}-p${partitions}`, acks, partitions))
+      }
+    }
+    const other = client === "kafkajs" ? "platformatic" : "kafkajs"
+    record(`produce acks=1 p=1 (${other})`, await producer(`bench-${other}`, "1", 1, other))
+
+    const consumeFrom = (name: string) => {
+      const prod = steps[name]
+      return prod?.ok === true ? Number(prod["messages"]) : 0
+    }
+    const n8 = consumeFrom("produce acks=1 p=8")
+    if (n8 > 0)
+      record(
+        "consume fetch p=8",
+        await loadStep("bench/loadgen/consumer.ts", ["--bootstrap", b.bootstrap, "--topic", "bench-a1-p8", "--mode", "fetch", "--partitions", "8", "--count", String(n8), "--duration", String(D * 3)], D * 3 + 40)
+      )
+    else record("consume fetch p=8", { ok: false, error: "nothing produced to read" })
+    const n1 = consumeFrom("produce acks=1 p=1")
+    if (n1 > 0)
+      record(
+        "consume group p=1",
+        await loadStep("bench/loadgen/consumer.ts", ["--bootstrap", b.bootstrap, "--topic", "bench-a1-p1", "--mode", "group", "--partitions", "1", "--count", String(n1), "--duration", String(D * 3)], D * 3 + 40)
+      )
+    else record("consume group p=1", { ok: false, error: "nothing produced to read" })
+
+    // Kafka's own tools: records sized so a run takes about D seconds at the rate our
+    // producer reached on this broker (bounded both ways), killed after a timeout.
+    const rate = Number(steps["produce acks=1 p=8"]?.["msgsPerSec"] ?? steps["produce acks=1 p=1"]?.["msgsPerSec"] ?? 0)
+    const records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
+    for (const acks of ["1", "all"]) {
+      const topic = `perf-a${acks}`
+      const p = await javaTool(
+        "org.apache.kafka.tools.ProducerPerformance",
+        ["--topic", topic, "--num-records", String(records), "--record-size", "1024", "--throughput", "-1", "--producer-props", `bootstrap.servers=${b.bootstrap}`, `acks=${acks}`, "linger.ms=5", "batch.size=65536"],
+        (D * 4 + 60) * 1000
+      )
+      record(`ProducerPerformance acks=${acks}`, { ...parseProducerPerf(p), records })
+    }
+    const pp = steps["ProducerPerformance acks=1"]
+    const consumeN = pp?.ok === true ? Number(pp["messages"]) : 0
+    if (consumeN > 0) {
+      const p = await javaTool(
+        "org.apache.kafka.tools.ConsumerPerformance",
+        ["--bootstrap-server", b.bootstrap, "--topic", "perf-a1", "--num-records", String(consumeN), "--timeout", "20000", "--group", `perf-${Date.now()}`],
+        (D * 4 + 60) * 1000
+      )
+      record("ConsumerPerformance", parseConsumerPerf(p, consumeN))
+    } else record("ConsumerPerformance", { ok: false, error: "ProducerPerformance acks=1 produced nothing to read" })
+  } finally {
+    log(`${broker}: stopping`)
+    await b.stop()
+    current = undefined
+  }
+  return { ...base, loadavgAfter: loadavg().map((x) => Number(x.toFixed(2))), steps }
+}
+
+// ------------------------------------------------------------------ markdown
+
+const sh = async (cmd: string): Promise<string> => {
+  const p = await exec("bash", ["-c", cmd], 20_000)
+  return (p.stdout + p.stderr).trim()
+}
+
+const machineInfo = async (): Promise<Record<string, string>> => ({
+  nproc: await sh("nproc"),
+  cpu: (await sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")) || (cpus()[0]?.model ?? "?"),
+  memory: (await sh("free -h | sed -n 2p | awk '{print $2\" total, \"$7\" available\"}'")) || "?",
+  node: process.version,
+  java: (await sh("java -version 2>&1 | head -1")) || "?",
+  kafka: (await sh("ls .tmp/kafka-ref/libs 2>/dev/null | sed -n 's/^kafka_2.13-\\(.*\\)\\.jar$/\\1/p'")) || "?",
+  os: await sh("uname -sr")
+})
+
+const fmt = (x: unknown, d = 1): string => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(d) : "–")
+const int = (x: unknown): string => (typeof x === "number" && Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–")
+
+const stepCell = (r: Result | undefined): { thr: string; lat: string } => {
+  if (r === undefined) return { thr: "not run", lat: "" }
+  if (!r.ok && Number(r["messages"] ?? 0) > 0 && Number(r["msgsPerSec"] ?? 0) > 0)
+    return {
+      thr: `${int(r["msgsPerSec"])} msg/s, ${fmt(r["mbps"])} MB/s (incomplete: ${String(r.error ?? "?").replace(/\|/g, "/").slice(0, 100)})`,
+      lat: ""
+    }
+  if (!r.ok) return { thr: `**FAILED**: ${String(r.error ?? "?").replace(/\|/g, "/").replace(/\s+/g, " ").slice(0, 160)}`, lat: "" }
+  const l = r["latencyMs"] as Record<string, number> | undefined
+  return {
+    thr: `${int(r["msgsPerSec"])} msg/s, ${fmt(r["mbps"])} MB/s`,
+    lat: l === undefined ? "" : `${fmt(l["p50"])} / ${fmt(l["p99"])} / ${fmt(l["p999"])}`
+  }
+}
+
+const ratio = (a: Result | undefined, b: Result | undefined): string => {
+  if (!a?.ok || !b?.ok) return "–"
+  const x = Number(a["msgsPerSec"])
+  const y = Number(b["msgsPerSec"])
+  return y > 0 ? `${(x / y).toFixed(2)}×` : "–"
+}
+
+const markdown = (all: AllResults): string => {
+  const m = all.machine ?? {}
+  const out: Array<string> = []
+  out.push("# Performance", "")
+  out.push(
+    "Generated by `bench/run.ts` (`npm run bench`); only figures measured by that runner are in the tables. " +
+      "Re-run to refresh; each section carries the date it was measured.",
+    ""
+  )
+  out.push("## Machine", "")
+  out.push(`- CPU: ${m["cpu"] ?? "?"} (nproc = ${m["nproc"] ?? "?"})`)
+  out.push(`- Memory: ${m["memory"] ?? "?"}`)
+  out.push(`- OS: ${m["os"] ?? "?"}; Node ${m["node"] ?? "?"}; ${m["java"] ?? "?"}; reference Apache Kafka ${m["kafka"] ?? "?"} (KRaft, single node, -Xmx1g)`)
+  out.push(`- Command: \`${all.command ?? "npm run bench"}\``)
+  out.push(
+    "- **Load**: the machine was shared with other jobs (builds, test suites) while measuring; the 1-minute load average before/after each broker's runs is listed. " +
+      "Client, broker and load generator all share the same 2 cores, so figures are noisy; compare the two brokers within one run, and across runs (see \"Earlier runs\" below).",
+    ""
+  )
+
+  const k = all.kafka
+  const c = all.chronik
+  if (k !== undefined || c !== undefined) {
+    out.push("## Apache Kafka vs Chronik, side by side", "")
+    for (const [name, r] of [["Apache Kafka", k], ["Chronik", c]] as const) {
+      if (r === undefined) out.push(`- ${name}: not run`)
+      else
+        out.push(
+          `- ${name}: measured ${r.date}, ${r.durationSeconds} s per producer run, load client ${r.client === "kafkajs" ? "kafkajs 2.2.4" : "@platformatic/kafka 1.35"}, load average ${r.loadavgBefore.join(" ")} → ${r.loadavgAfter?.join(" ") ?? "?"}` +
+            (r.startError ? ` — **did not start**: ${r.startError.slice(0, 300)}` : "")
+        )
+    }
+    out.push("")
+    out.push(
+      "Each broker first gets a discarded warm-up run (acks=1, 8 partitions, up to 8 s). " +
+        "Producer: `bench/loadgen/producer.ts`, 1 KiB values, no key, 8 concurrent send() calls of 256 messages each, spread round-robin over the partitions; " +
+        "latency = send() to acknowledgement of the batch, ms (p50 / p99 / p99.9). MB = 10^6 bytes of values. " +
+        "Consumer: `bench/loadgen/consumer.ts`; `fetch` = Fetch loop from offset 0 without a group, `group` = @platformatic/kafka consumer group from earliest. " +
+        "ProducerPerformance/ConsumerPerformance: Kafka's own tools (org.apache.kafka.tools, `--record-size 1024 --throughput -1`, producer `linger.ms=5 batch.size=65536`), MB/s converted to 10^6 bytes.",
+      ""
+    )
+    out.push("| scenario | Kafka throughput | Kafka latency p50/p99/p99.9 ms | Chronik throughput | Chronik latency p50/p99/p99.9 ms | Chronik / Kafka (msg/s) |")
+    out.push("|---|---|---|---|---|---|")
+    const names = [...new Set([...Object.keys(k?.steps ?? {}), ...Object.keys(c?.steps ?? {})])]
+    for (const n of names) {
+      const a = stepCell(k?.steps[n])
+      const b = stepCell(c?.steps[n])
+      out.push(`| ${n} | ${a.thr} | ${a.lat} | ${b.thr} | ${b.lat} | ${ratio(c?.steps[n], k?.steps[n])} |`)
+    }
+    out.push("")
+    for (const [name, r] of [["Apache Kafka", k], ["Chronik", c]] as const) {
+      const other = r?.client === "kafkajs" ? "platformatic" : "kafkajs"
+      const main = r?.steps["produce acks=1 p=1"]
+      const alt = r?.steps[`produce acks=1 p=1 (${other})`]
+      if (main?.ok && alt?.ok) {
+        const [pl, kj] = other === "kafkajs" ? [main, alt] : [alt, main]
+        out.push(
+          `Load client on ${name}, acks=1, 1 partition, same settings: @platformatic/kafka ${int(pl["msgsPerSec"])} msg/s vs kafkajs ${int(kj["msgsPerSec"])} msg/s ` +
+            `(${(Number(pl["msgsPerSec"]) / Number(kj["msgsPerSec"])).toFixed(2)}×).`
+        )
+      }
+    }
+    out.push("")
+    const failures = [...Object.entries(c?.steps ?? {})].filter(([, r]) => !r.ok)
+    if (failures.length > 0) {
+      out.push("### What failed (or did not finish) against Chronik", "")
+      for (const [n, r] of failures)
+        out.push(`- ${n}: ${Number(r["messages"] ?? 0) > 0 ? "incomplete (throughput above is for what was read): " : ""}${String(r.error).replace(/\s+/g, " ").slice(0, 400)}`)
+      out.push("")
+    }
+    out.push(
+      "Both brokers create topics with 8 partitions when auto-creating. The load generator first asks for CreateTopics with the scenario's partition count; " +
+        "where a broker refuses it (see the notes below) the topic is auto-created with 8 partitions and the `p=1` scenarios write to partition 0 only, " +
+        "which is the same load on the broker as a 1-partition topic.",
+      ""
+    )
+    const notes = [
+      ...Object.entries(k?.steps ?? {}).map(([n, r]) => [`Kafka, ${n}`, r] as const),
+      ...Object.entries(c?.steps ?? {}).map(([n, r]) => [`Chronik, ${n}`, r] as const)
+    ].flatMap(([n, r]) =>
+      Array.isArray(r["notes"]) && (r["notes"] as Array<string>).length > 0 ? [`- ${n}: ${(r["notes"] as Array<string>).join("; ").slice(0, 300)}`] : []
+    )
+    if (notes.length > 0) out.push("Notes from the load generators:", "", ...new Set(notes), "")
+  }
+
+  if (all.micro !== undefined) {
+    out.push("## Micro-benchmarks", "", `Measured ${all.micro.date}, each module's \`run()\` in its own process (bench/micro-child.ts).`, "")
+    for (const [name, r] of Object.entries(all.micro.modules)) {
+      if (!r.ok) {
+        out.push(`- \`bench/${name}.ts\`: ${r["skipped"] ? "skipped" : "FAILED"}: ${r.error}`)
+        continue
+      }
+      out.push(`### bench/${name}.ts`, "", "| metric | value |", "|---|---|")
+      const flat = (prefix: string, v: unknown): void => {
+        if (v !== null && typeof v === "object" && !Array.isArray(v)) for (const [k2, v2] of Object.entries(v)) flat(prefix ? `${prefix}.${k2}` : k2, v2)
+        else out.push(`| ${prefix} | ${typeof v === "number" ? v.toLocaleString("en-US") : JSON.stringify(v)} |`)
+      }
+      flat("", r["result"])
+      out.push("")
+    }
+    out.push("")
+  }
+  return out.join("\n") + "\n"
+}
+
+// ------------------------------------------------------------------ main
+
+const MANUAL = "<!-- MANUAL: everything below is hand-written and kept by bench/run.ts -->"
+
+const main = async () => {
+  const all = loadResults()
+  if (flag("render-only") === undefined) {
+    all.command = `npm run bench${argv.length > 0 ? " -- " + argv.join(" ") : ""}`
+    all.machine = await machineInfo()
+  }
+  if (doMicro) all.micro = await runMicro()
+  if (doKafka) all.kafka = await benchBroker("kafka")
+  if (doChronik) all.chronik = await benchBroker("chronik")
+  if (interrupted) return // partial figures from an interrupted run are not written
+  mkdirSync(join(repoRoot, ".tmp/bench"), { recursive: true })
+  writeFileSync(resultsPath, JSON.stringify(all, null, 2))
+  // Everything from the MANUAL marker on is hand-written and kept across regenerations.
+  const docPath = join(repoRoot, "docs/PERFORMANCE.md")
+  const previous = existsSync(docPath) ? readFileSync(docPath, "utf8") : ""
+  const at = previous.indexOf(MANUAL)
+  writeFileSync(docPath, markdown(all) + "\n" + (at >= 0 ? previous.slice(at) : `${MANUAL}\n`))
+  log(`wrote docs/PERFORMANCE.md and ${resultsPath}`)
+}
+
+main().then(
+  () => process.exit(0),
+  async (e: unknown) => {
+    console.error(e)
+    await current?.stop().catch(() => undefined)
+    process.exit(1)
+  }
+)
