@@ -8,7 +8,7 @@
  *   npm run bench -- --duration 12             # seconds per load run
  *   npm run bench -- --render-only             # regenerate docs/PERFORMANCE.md from the last results
  *
- * 1. micro: every bench/<name>.ts among codec-records, transport, storage that
+ * 1. micro: every bench/<name>.ts among codec-records, codec-protocol, raft, transport, storage that
  *    exports `run()`, each in its own process (bench/micro-child.ts) with a timeout.
  * 2. per broker (reference Apache Kafka from scripts/kafka-reference, then Chronik via
  *    test/support/broker.ts), both with 8 partitions for auto-created topics:
@@ -150,7 +150,7 @@ const loadResults = (): AllResults => {
 
 const runMicro = async (): Promise<NonNullable<AllResults["micro"]>> => {
   const modules: Record<string, Result> = {}
-  for (const name of ["codec-records", "transport", "storage"]) {
+  for (const name of ["codec-records", "codec-protocol", "raft", "transport", "storage"]) {
     const file = join(repoRoot, "bench", `${name}.ts`)
     if (!existsSync(file)) {
       modules[name] = { ok: false, skipped: true, error: `bench/${name}.ts not present` }
