@@ -126,8 +126,6 @@ const CHECKPOINT = "checkpoint.json"
 /** Average payload size from which appends use a vectored write instead of one copied buffer. */
 const VECTORED_MIN_PAYLOAD = 4096
 
-const asBuffer = (u: Uint8Array): Buffer =>
-  Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 const SCAN_CHUNK = 1024 * 1024
 
 interface Waiter {
@@ -316,7 +314,9 @@ export class LogCore implements Syncable {
           term: e.term,
           maxTimestamp: e.maxTimestamp,
           type: e.type & 0xff,
-          payload: buf ? buf.subarray(at + FRAME_HEADER, at + size) : asBuffer(e.payload)
+          // Large payloads were written without a copy (writev); the tier takes its own copy so it
+          // never pins the caller's buffer (a request frame holding other partitions' batches).
+          payload: buf ? buf.subarray(at + FRAME_HEADER, at + size) : Buffer.from(e.payload)
         })
       }
       at += size
