@@ -9,6 +9,7 @@
 import { Command, Options } from "@effect/cli"
 import { Config, Effect, Either, Option } from "effect"
 import * as BrokerConfig from "../config/BrokerConfig.js"
+import { groupsCommand } from "./GroupsCli.js"
 
 const d = BrokerConfig.defaults
 
@@ -103,6 +104,6 @@ export const makeCommand = <R>(
   ).pipe(Command.withDescription("Run a single-node broker (every partition a one-voter Raft group)"))
   return Command.make("chronik-server").pipe(
     Command.withDescription("Chronik: a Kafka-compatible streaming broker"),
-    Command.withSubcommands([standalone])
+    Command.withSubcommands([standalone, groupsCommand])
   )
 }
