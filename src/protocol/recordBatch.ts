@@ -32,6 +32,7 @@
  * plus a `kind` and the Kafka error code the broker should answer with).
  */
 import { crc32c } from "@node-rs/crc32"
+import { ErrorCode } from "./errorCodes.js"
 import { KafkaDecodeError, KafkaEncodeError } from "./errors.js"
 import { CompressionError, compress, decompress, isKnownCodec } from "./compression.js"
 import type { CompressOptions } from "./compression.js"
@@ -111,27 +112,19 @@ export type RecordBatchErrorKind =
   | "unsupportedCompression"
   | "tooLarge"
 
-/** Kafka error codes, for mapping. */
-export const KafkaErrorCode = {
-  CORRUPT_MESSAGE: 2,
-  MESSAGE_TOO_LARGE: 10,
-  UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
-  UNSUPPORTED_COMPRESSION_TYPE: 76,
-  INVALID_RECORD: 87
-} as const
 
 const errorCodeOfKind = (kind: RecordBatchErrorKind): number => {
   switch (kind) {
     case "truncated":
     case "corrupt":
-      return KafkaErrorCode.CORRUPT_MESSAGE
+      return ErrorCode.CORRUPT_MESSAGE
     case "invalid":
     case "unsupportedMagic":
-      return KafkaErrorCode.INVALID_RECORD
+      return ErrorCode.INVALID_RECORD
     case "unsupportedCompression":
-      return KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE
+      return ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
     case "tooLarge":
-      return KafkaErrorCode.MESSAGE_TOO_LARGE
+      return ErrorCode.MESSAGE_TOO_LARGE
   }
 }
 
@@ -156,7 +149,7 @@ const fail = (kind: RecordBatchErrorKind, field: string, offset: number, reason:
 
 /** The Kafka error code for an error thrown by this module (CORRUPT_MESSAGE for other decode errors). */
 export const recordBatchErrorCode = (e: unknown): number =>
-  e instanceof RecordBatchError ? e.errorCode : KafkaErrorCode.CORRUPT_MESSAGE
+  e instanceof RecordBatchError ? e.errorCode : ErrorCode.CORRUPT_MESSAGE
 
 // ---------------------------------------------------------------------------
 // unchecked big-endian reads (callers check bounds once per header)

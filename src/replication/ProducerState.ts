@@ -18,9 +18,8 @@
  * correctness. This module is pure: no Effects, no I/O.
  */
 
-export const NO_PRODUCER_ID = -1n
-export const NO_PRODUCER_EPOCH = -1
-export const NO_SEQUENCE = -1
+import { NO_PRODUCER_EPOCH, NO_PRODUCER_ID } from "../protocol/recordBatch.js"
+
 export const MAX_SEQUENCE = 2 ** 31 - 1
 /** Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN. */
 export const BATCHES_TO_RETAIN = 5

@@ -1,3 +1,4 @@
+import { ErrorCode } from "../../src/protocol/errorCodes.js"
 import { describe, expect, it } from "vitest"
 import fc from "fast-check"
 import * as zlib from "node:zlib"
@@ -9,7 +10,6 @@ import { codecName } from "../../src/protocol/compression.js"
 import { KafkaDecodeError } from "../../src/protocol/errors.js"
 import {
   ControlRecordType,
-  KafkaErrorCode,
   RECORD_BATCH_OVERHEAD,
   RecordBatchError,
   computeCrc,
@@ -276,7 +276,7 @@ describe("CRC", () => {
         const pos = 17 + (at % (b.length - 17))
         b[pos] = b[pos]! ^ x
         const e = expectBatchError(() => validateBatch(b), "corrupt", "crc")
-        expect(e.errorCode).toBe(KafkaErrorCode.CORRUPT_MESSAGE)
+        expect(e.errorCode).toBe(ErrorCode.CORRUPT_MESSAGE)
         expect(recordBatchErrorCode(e)).toBe(2)
       }),
       { numRuns: 200 }
@@ -380,7 +380,7 @@ describe("validation", () => {
     for (const m of [0, 1] as const) {
       const e = expectBatchError(() => validateBatch(legacyMessage(m)), "unsupportedMagic", "magic")
       expect(e.reason).toContain("magic 2")
-      expect(e.errorCode).toBe(KafkaErrorCode.INVALID_RECORD)
+      expect(e.errorCode).toBe(ErrorCode.INVALID_RECORD)
       expectBatchError(() => decodeRecords(legacyMessage(m)), "unsupportedMagic")
     }
     const b = sample()
@@ -400,7 +400,7 @@ describe("validation", () => {
     huge.writeInt32BE(0x7fffffff, 8)
     expectBatchError(() => validateBatch(huge), "truncated", "batchLength")
     const e = expectBatchError(() => validateBatch(huge, 0, 1_000_000), "tooLarge", "batchLength")
-    expect(e.errorCode).toBe(KafkaErrorCode.MESSAGE_TOO_LARGE)
+    expect(e.errorCode).toBe(ErrorCode.MESSAGE_TOO_LARGE)
     expectBatchError(() => validateBatch(b.subarray(0, 10)), "truncated")
     expectBatchError(() => readBatchHeader(b.subarray(0, 60)), "truncated")
   })
@@ -422,7 +422,7 @@ describe("validation", () => {
     expectBatchError(edit((b) => b.writeInt32BE(-9, 53)), "invalid", "baseSequence")
     expectBatchError(edit((b) => b.writeInt16BE(0x10, 21) && b.writeBigInt64BE(-1n, 43)), "invalid", "producerId")
     const unknown = expectBatchError(edit((b) => b.writeInt16BE(5, 21)), "unsupportedCompression", "attributes")
-    expect(unknown.errorCode).toBe(KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
+    expect(unknown.errorCode).toBe(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
     // compacted batch from a log: fewer records than the offset range
     expect(edit((b) => b.writeInt32BE(9, 23), "log")().lastOffsetDelta).toBe(9)
     expectBatchError(edit((b) => b.writeInt32BE(2, 23), "log"), "corrupt", "lastOffsetDelta")
