@@ -44,16 +44,7 @@ const transportConfig = Layer.effect(
 )
 
 /** The request router over every broker handler. */
-const router = Layer.effect(
-  RequestRouter.RequestRouter,
-  Effect.gen(function* () {
-    let apis: ReadonlyArray<RequestRouter.ApiRange> = []
-    const handlers = yield* makeBrokerHandlers(() => apis)
-    const r = RequestRouter.make(handlers)
-    apis = r.apis
-    return r
-  })
-)
+const router = RequestRouter.layer(makeBrokerHandlers)
 
 const serve = KafkaTransport.layerServe(Effect.map(RequestRouter.RequestRouter, (r) => r.route))
 

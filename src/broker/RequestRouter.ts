@@ -152,5 +152,21 @@ export const make = (handlers: ReadonlyArray<ApiHandler>): RequestRouterShape =>
 
 const describe = (e: unknown): string => (e instanceof KafkaDecodeError ? e.message : String(e))
 
-export const layer = (handlers: ReadonlyArray<ApiHandler>): Layer.Layer<RequestRouter> =>
-  Layer.sync(RequestRouter, () => make(handlers))
+/**
+ * The router over handlers built by `makeHandlers`, which receives the
+ * router's own advertised list (read lazily, at request time) for ApiVersions.
+ */
+export const layer = <E, R>(
+  makeHandlers: (apis: () => ReadonlyArray<ApiRange>) => Effect.Effect<ReadonlyArray<ApiHandler>, E, R>
+): Layer.Layer<RequestRouter, E, R> =>
+  Layer.effect(
+    RequestRouter,
+    Effect.suspend(() => {
+      let apis: ReadonlyArray<ApiRange> = []
+      return Effect.map(makeHandlers(() => apis), (handlers) => {
+        const router = make(handlers)
+        apis = router.apis
+        return router
+      })
+    })
+  )

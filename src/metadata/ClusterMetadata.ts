@@ -271,26 +271,11 @@ export const make = (options: ClusterMetadataOptions) =>
         })
       )
 
-    const alterTopicConfigs = (name: string, ops: ReadonlyArray<ConfigOp>, replace: boolean, validateOnly: boolean) =>
-      lock.withPermits(1)(
-        Effect.gen(function* () {
-          const t = state.topics.get(name)
-          if (t === undefined) return yield* new UnknownTopic({ topic: name })
-          yield* validateConfigs(ops.map((o) => ({ name: o.name, value: o.op === "set" ? o.value : null })))
-          const configs = new Map(replace ? [] : t.configs)
-          for (const o of ops) {
-            if (o.op === "set") configs.set(o.name, o.value)
-            else configs.delete(o.name)
-          }
-          if (validateOnly) return { ...t, configs }
-          yield* commit([{ type: "TopicConfigsChanged", name, configs: Object.fromEntries(configs) }])
-          return state.topics.get(name)!
-        })
-      )
-
-    const alterTopicConfigsWith = (
+    /** Applies the ops `compute` derives from the current overrides, inside the writer lock. */
+    const alter = (
       name: string,
       compute: (current: ReadonlyMap<string, string>) => ReadonlyArray<ConfigOp>,
+      replace: boolean,
       validateOnly: boolean
     ) =>
       lock.withPermits(1)(
@@ -299,7 +284,7 @@ export const make = (options: ClusterMetadataOptions) =>
           if (t === undefined) return yield* new UnknownTopic({ topic: name })
           const ops = compute(t.configs)
           yield* validateConfigs(ops.map((o) => ({ name: o.name, value: o.op === "set" ? o.value : null })))
-          const configs = new Map(t.configs)
+          const configs = new Map(replace ? [] : t.configs)
           for (const o of ops) {
             if (o.op === "set") configs.set(o.name, o.value)
             else configs.delete(o.name)
@@ -326,8 +311,8 @@ export const make = (options: ClusterMetadataOptions) =>
       createTopic,
       deleteTopic,
       createPartitions,
-      alterTopicConfigs,
-      alterTopicConfigsWith,
+      alterTopicConfigs: (name, ops, replace, validateOnly) => alter(name, () => ops, replace, validateOnly),
+      alterTopicConfigsWith: (name, compute, validateOnly) => alter(name, compute, false, validateOnly),
       allocateProducerIds,
       addListener: (l) => Effect.sync(() => void listeners.push(l))
     })

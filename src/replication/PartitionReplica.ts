@@ -131,7 +131,7 @@ export class PartitionReplica {
         }
       }
       const replica = new PartitionReplica(options, epochs)
-      for (const [fields, base] of producers) replica.producers.replay(fields, base)
+      for (const [fields, base] of producers) replica.producers.record(fields, base)
       return replica
     })
   }
@@ -419,10 +419,6 @@ export class PartitionReplica {
     for (const w of waiters) w()
   }
 
-  /** Producer state, for tests and admin. */
-  describeProducer(producerId: bigint) {
-    return this.producers.describe(producerId)
-  }
 }
 
 const readProducerFields = (batch: Buffer) => {

@@ -107,7 +107,7 @@ export class ProducerStateTable {
     }
   }
 
-  /** Records an appended batch at its assigned base offset. */
+  /** Records an appended batch at its assigned base offset (also how the state is rebuilt from the log, in offset order). */
   record(b: ProducerBatch, baseOffset: bigint): void {
     if (b.producerId === NO_PRODUCER_ID) return
     let entry = this.producers.get(b.producerId)
@@ -124,11 +124,6 @@ export class ProducerStateTable {
     })
     if (entry.batches.length > BATCHES_TO_RETAIN) entry.batches.shift()
     entry.lastTimestamp = b.maxTimestamp
-  }
-
-  /** Rebuilds from the log: apply every batch header in offset order. */
-  replay(b: ProducerBatch, baseOffset: bigint): void {
-    this.record(b, baseOffset)
   }
 
   /** Forgets producers whose last batch lies entirely before the log start (retention, DeleteRecords). */

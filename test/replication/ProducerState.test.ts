@@ -89,7 +89,7 @@ describe("ProducerStateTable", () => {
       next += 2n
     }
     const rebuilt = new ProducerStateTable()
-    for (const [b, base] of history) rebuilt.replay(b, base)
+    for (const [b, base] of history) rebuilt.record(b, base)
     expect(rebuilt.check(batch(3n, 1, 4, 2))).toMatchObject({ _tag: "Duplicate", firstOffset: 4n })
     expect(rebuilt.check(batch(3n, 1, 8, 1))._tag).toBe("Append")
     rebuilt.truncateBefore(100n)

@@ -95,6 +95,32 @@ export const staticBrokerConfigs = (names: ReadonlyArray<string>): ResourceError
     `Cannot update these configs dynamically: ${names.join(", ")} (this broker's configuration is fixed at startup; restart it with new settings)`
   )
 
+/** The result of a topic config change: OK, UNKNOWN_TOPIC_OR_PARTITION, or the failure's own code. */
+export const topicChangeResult = <E extends { readonly _tag: string }>(
+  topic: string,
+  change: Effect.Effect<unknown, E>
+): Effect.Effect<ResourceError> =>
+  Effect.match(change, {
+    onFailure: (e): ResourceError =>
+      e._tag === "UnknownTopic" ? unknownTopic(topic) : { errorCode: errorCodeOf(e), errorMessage: messageOf(e) },
+    onSuccess: () => resourceOk
+  })
+
+/** Answers every resource of an (Incremental)AlterConfigs request: duplicates are refused, the rest go to `one`. */
+export const alterEachResource = <R extends { readonly resourceType: number; readonly resourceName: string }>(
+  resources: ReadonlyArray<R>,
+  one: (r: R) => Effect.Effect<ResourceError>
+) => {
+  const dups = duplicateResources(resources)
+  return Effect.forEach(resources, (r, i) =>
+    Effect.map(dups.has(i) ? Effect.succeed(DUPLICATE_RESOURCE) : one(r), (e) => ({
+      ...e,
+      resourceType: r.resourceType,
+      resourceName: r.resourceName
+    }))
+  )
+}
+
 export const unsupportedResourceType = (resourceType: number): ResourceError => {
   const name = resourceTypeName(resourceType)
   return invalidRequest(
@@ -122,20 +148,15 @@ export const make = Effect.gen(function* () {
       case ResourceType.TOPIC: {
         const topic = resolveTopic(r.resourceName, metadata.current().topics)
         if ("errorCode" in topic) return Effect.succeed(topic)
-        return metadata
-          .alterTopicConfigs(
+        return topicChangeResult(
+          topic.name,
+          metadata.alterTopicConfigs(
             topic.name,
             r.configs.map((c) => ({ op: "set" as const, name: c.name, value: c.value! })),
             true,
             validateOnly
           )
-          .pipe(
-            Effect.match({
-              onFailure: (e): ResourceError =>
-                e._tag === "UnknownTopic" ? unknownTopic(topic.name) : { errorCode: errorCodeOf(e), errorMessage: messageOf(e) },
-              onSuccess: () => resourceOk
-            })
-          )
+        )
       }
       default:
         return Effect.succeed(unsupportedResourceType(r.resourceType))
@@ -148,16 +169,9 @@ export const make = Effect.gen(function* () {
     minVersion: 0,
     maxVersion: 2,
     handle: (_ctx, req) =>
-      Effect.gen(function* () {
-        const dups = duplicateResources(req.resources)
-        const responses = yield* Effect.forEach(req.resources, (r, i) =>
-          Effect.map(dups.has(i) ? Effect.succeed(DUPLICATE_RESOURCE) : one(r, req.validateOnly), (e) => ({
-            ...e,
-            resourceType: r.resourceType,
-            resourceName: r.resourceName
-          }))
-        )
-        return { throttleTimeMs: 0, responses }
-      })
+      Effect.map(alterEachResource(req.resources, (r) => one(r, req.validateOnly)), (responses) => ({
+        throttleTimeMs: 0,
+        responses
+      }))
   })
 })

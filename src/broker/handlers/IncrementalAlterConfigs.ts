@@ -32,16 +32,14 @@ import { defineHandler } from "../RequestRouter.js"
 import {
   checkBrokerName,
   checkConfigEntries,
-  DUPLICATE_RESOURCE,
-  duplicateResources,
+  alterEachResource,
   type ResourceError,
   resolveTopic,
   resourceOk,
   staticBrokerConfigs,
-  unknownTopic,
+  topicChangeResult,
   unsupportedResourceType
 } from "./AlterConfigs.js"
-import { errorCodeOf, messageOf } from "./common.js"
 import { ResourceType } from "./DescribeConfigs.js"
 
 export const OpType = { SET: 0, DELETE: 1, APPEND: 2, SUBTRACT: 3 } as const
@@ -108,13 +106,7 @@ export const make = Effect.gen(function* () {
       }
       return ops
     }
-    return metadata.alterTopicConfigsWith(topic.name, opsFor, validateOnly).pipe(
-      Effect.match({
-        onFailure: (e): ResourceError =>
-          e._tag === "UnknownTopic" ? unknownTopic(topic.name) : { errorCode: errorCodeOf(e), errorMessage: messageOf(e) },
-        onSuccess: () => resourceOk
-      })
-    )
+    return topicChangeResult(topic.name, metadata.alterTopicConfigsWith(topic.name, opsFor, validateOnly))
   }
 
   return defineHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponseInput>({
@@ -123,16 +115,9 @@ export const make = Effect.gen(function* () {
     minVersion: 0,
     maxVersion: 1,
     handle: (_ctx, req) =>
-      Effect.gen(function* () {
-        const dups = duplicateResources(req.resources)
-        const responses = yield* Effect.forEach(req.resources, (r, i) =>
-          Effect.map(dups.has(i) ? Effect.succeed(DUPLICATE_RESOURCE) : one(r, req.validateOnly), (e) => ({
-            ...e,
-            resourceType: r.resourceType,
-            resourceName: r.resourceName
-          }))
-        )
-        return { throttleTimeMs: 0, responses }
-      })
+      Effect.map(alterEachResource(req.resources, (r) => one(r, req.validateOnly)), (responses) => ({
+        throttleTimeMs: 0,
+        responses
+      }))
   })
 })
