@@ -21,6 +21,7 @@ import { Mulberry32 } from "./core/random.js"
 import type { Message, MessageType, NodeId } from "./core/types.js"
 import type { InboundBatch, RaftTransportShape, SendOptions } from "./RaftTransport.js"
 import { groupByDestination, StatsCounter } from "./RaftTransport.js"
+import { SimClock } from "./SimWorld.js"
 
 export interface LinkFaults {
   /** Probability in [0, 1] that a message is lost. */
@@ -261,7 +262,8 @@ export class MemoryNetwork {
       const delay = f.minDelayMs + (span > 0 ? this.rng.nextFloat() * span : 0)
       if (delay <= 0) this.deliver(m)
       else {
-        Runtime.runFork(this.runtime)(Effect.sleep(delay).pipe(Effect.andThen(Effect.sync(() => this.deliver(m)))))
+        if (this.clock instanceof SimClock) this.clock.schedule(delay, () => this.deliver(m))
+        else Runtime.runFork(this.runtime)(Effect.sleep(delay).pipe(Effect.andThen(Effect.sync(() => this.deliver(m)))))
       }
     }
   }

@@ -1,0 +1,4 @@
+// Shard 1 of the engine-harness simulation seeds (see clusterSeeds.ts).
+import { clusterSeedSuite } from "./clusterSeeds.js"
+
+clusterSeedSuite(1)
