@@ -11,7 +11,7 @@
  *   reason.
  * - Running a peer process with a hard timeout, capturing its output.
  */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -100,6 +100,115 @@ export const jsonLines = <T = Record<string, unknown>>(stdout: string): Array<T>
         return []
       }
     })
+
+// ------------------------------------------------------------------ long-running peer processes
+
+/** A peer process the test talks to: commands on stdin, JSON lines on stdout. */
+export interface LiveProcess {
+  readonly name: string
+  readonly pid: number | undefined
+  /** The JSON lines printed so far, each with `_at`: Date.now() when it was read. */
+  readonly lines: Array<Record<string, unknown>>
+  readonly stderr: () => string
+  /** Writes one command line to stdin (ignored once the process is gone). */
+  readonly send: (line: string) => void
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+  readonly alive: () => boolean
+  /** SIGKILL (no-op when already gone). */
+  readonly kill: () => void
+  /** The last lines and stderr, for failure messages. */
+  readonly describe: () => string
+}
+
+const liveProcesses = new Set<ChildProcess>()
+process.once("exit", () => {
+  for (const p of liveProcesses) p.kill("SIGKILL")
+})
+
+/** Spawns a long-running peer, SIGKILLed after timeoutMs at the latest (and by killAllLive / process exit). */
+export const spawnLive = (
+  name: string,
+  cmd: string,
+  args: ReadonlyArray<string>,
+  options: { readonly timeoutMs: number; readonly env?: Record<string, string> }
+): LiveProcess => {
+  const p = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] })
+  liveProcesses.add(p)
+  const lines: Array<Record<string, unknown>> = []
+  let err = ""
+  let partial = ""
+  let raw = ""
+  p.stdout.on("data", (d: Buffer) => {
+    const text = partial + d.toString("utf8")
+    const parts = text.split("\n")
+    partial = parts.pop() ?? ""
+    for (const l of parts) {
+      const t = l.trim()
+      if (!t.startsWith("{")) {
+        if (t.length > 0) raw = (raw + t + "\n").slice(-4000)
+        continue
+      }
+      try {
+        lines.push({ ...(JSON.parse(t) as Record<string, unknown>), _at: Date.now() })
+      } catch {
+        raw = (raw + t + "\n").slice(-4000)
+      }
+    }
+  })
+  p.stderr.on("data", (d: Buffer) => (err = (err + d.toString("utf8")).slice(-20000)))
+  p.stdin.on("error", () => undefined)
+  let gone = false
+  const timer = setTimeout(() => p.kill("SIGKILL"), options.timeoutMs)
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
+    const done = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (gone) return
+      gone = true
+      clearTimeout(timer)
+      liveProcesses.delete(p)
+      res({ code, signal })
+    }
+    p.once("close", done)
+    p.once("error", (e) => {
+      err += `\nspawn error: ${String(e)}`
+      done(null, null)
+    })
+  })
+  return {
+    name,
+    pid: p.pid,
+    lines,
+    stderr: () => err,
+    send: (line) => {
+      if (!gone && p.stdin.writable) p.stdin.write(line + "\n")
+    },
+    exited,
+    alive: () => !gone,
+    kill: () => {
+      if (!gone) p.kill("SIGKILL")
+    },
+    describe: () =>
+      `--- ${name} (${gone ? `exited ${p.exitCode ?? p.signalCode}` : "running"}) last lines\n${lines
+        .slice(-25)
+        .map(({ _at, ...l }) => JSON.stringify(l))
+        .join("\n")}\n--- ${name} non-JSON stdout\n${raw.slice(-1500)}\n--- ${name} stderr (tail)\n${err.slice(-2500)}`
+  }
+}
+
+/** SIGKILLs every live peer process still running (afterAll). */
+export const killAllLive = async (): Promise<void> => {
+  const ps = [...liveProcesses]
+  for (const p of ps) p.kill("SIGKILL")
+  await Promise.all(ps.map((p) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(undefined) : p.once("close", r)))))
+}
+
+/** Polls `cond` every 50 ms until it holds; rejects with `what()` after timeoutMs. */
+export const waitUntil = async (cond: () => boolean, timeoutMs: number, what: () => string): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
 
 // ------------------------------------------------------------------ peers
 
@@ -215,8 +324,8 @@ const startKafka = async (): Promise<Target> => {
   }
 }
 
-const startChronik = async (): Promise<Target> => {
-  const b = await startBroker({ startTimeoutMs: 90_000 })
+const startChronik = async (env: Record<string, string> = {}): Promise<Target> => {
+  const b = await startBroker({ startTimeoutMs: 90_000, env })
   return {
     name: "chronik",
     bootstrap: b.bootstrap,
@@ -230,8 +339,14 @@ const startChronik = async (): Promise<Target> => {
   }
 }
 
+export interface TargetOptions {
+  /** Extra environment of the Chronik broker (e.g. CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS); ignored for Kafka. */
+  readonly chronikEnv?: Record<string, string>
+}
+
 /** Starts the broker under test (CHRONIK_INTEROP_TARGET, default chronik). */
-export const startTarget = (): Promise<Target> => (targetName() === "kafka" ? startKafka() : startChronik())
+export const startTarget = (options: TargetOptions = {}): Promise<Target> =>
+  targetName() === "kafka" ? startKafka() : startChronik(options.chronikEnv)
 
 // ------------------------------------------------------------------ data
 
