@@ -9,8 +9,10 @@
  * 2. 1,000 idle groups on 3 nodes:
  *    a. with `RaftEngine` (3 engines over `MemoryNetwork`, memory disks,
  *       the real Effect runtime and clock, tick 100 ms, heartbeat every tick):
- *       Raft messages and transport frames per heartbeat interval, and CPU
- *       milliseconds (user+system, this process) per second of ticking.
+ *       Raft messages, liveness messages and transport frames per heartbeat
+ *       interval, and CPU milliseconds (user+system, this process) per second
+ *       of ticking — with quiescence (the default: idle groups stop ticking,
+ *       node liveness replaces their heartbeats) and without it.
  *    b. the pure-core equivalent (3,000 `RaftCore`s ticked in a loop):
  *       messages per heartbeat tick and CPU per tick.
  */
@@ -185,10 +187,18 @@ const idleCores = (groups: number, ticks: number): IdleCoreResult => {
 export interface IdleEngineResult {
   readonly groups: number
   readonly tickMs: number
+  readonly quiescence: boolean
   readonly leadersElected: number
+  /** Groups quiesced on all 3 nodes at the end of the measurement (0 without quiescence). */
+  readonly quiescedGroups: number
   readonly secondsMeasured: number
   readonly ticksPerSecond: number
+  /** Raft core messages (heartbeats, responses, ...) sent by all nodes per heartbeat interval. */
   readonly raftMessagesPerHeartbeat: number
+  /** Node-liveness messages sent by all nodes per heartbeat interval. */
+  readonly livenessMessagesPerHeartbeat: number
+  /** Everything the transport carried (Raft + liveness + quiescence messages) per heartbeat interval. */
+  readonly transportMessagesPerHeartbeat: number
   readonly framesPerHeartbeat: number
   readonly cpuMsPerSecond: number
   readonly startupSeconds: number
@@ -200,7 +210,7 @@ const nullSm: StateMachine = {
   restore: () => undefined
 }
 
-const idleEngines = (groups: number, seconds: number, tickMs = 100): Effect.Effect<IdleEngineResult, unknown> =>
+const idleEngines = (groups: number, seconds: number, quiescence: boolean, tickMs = 100): Effect.Effect<IdleEngineResult, unknown> =>
   Effect.gen(function* () {
     const t0 = performance.now()
     const network = yield* MemoryNetwork.make({ seed: 1, trace: false })
@@ -210,7 +220,7 @@ const idleEngines = (groups: number, seconds: number, tickMs = 100): Effect.Effe
     for (const id of ids) {
       const scope = yield* Scope.make()
       scopes.push(scope)
-      const layer = RaftEngine.layer({ nodeId: id, tickMs, electionTicks: 10, heartbeatTicks: 1, seed: id }).pipe(
+      const layer = RaftEngine.layer({ nodeId: id, tickMs, electionTicks: 10, heartbeatTicks: 1, seed: id, quiescence }).pipe(
         Layer.provide(Layer.merge(RaftTransport.layerMemory(network, id), RaftLogStore.layerMemory(new RaftLogStore.MemoryDisk())))
       )
       const ctx = yield* Layer.buildWithScope(layer, scope)
@@ -229,13 +239,18 @@ const idleEngines = (groups: number, seconds: number, tickMs = 100): Effect.Effe
       if (leaders >= groups) break
     }
     yield* Effect.sleep(tickMs * 5)
-    const startupSeconds = (performance.now() - t0) / 1000
     const sum = () =>
       Effect.map(Effect.forEach(engines, (e) => e.engineFigures), (fs) => ({
         messages: fs.reduce((a, f) => a + f.messagesSent, 0),
+        liveness: fs.reduce((a, f) => a + f.livenessSent, 0),
+        quiesced: Math.min(...fs.map((f) => f.quiescedGroups)),
         ticks: fs.reduce((a, f) => a + f.ticks, 0),
-        frames: network.framesSent
+        frames: network.framesSent,
+        transport: network.messagesSent
       }))
+    // with quiescence: wait until every group is quiesced on every node
+    for (let i = 0; quiescence && i < 100 && (yield* sum()).quiesced < groups; i++) yield* Effect.sleep(tickMs)
+    const startupSeconds = (performance.now() - t0) / 1000
     const before = yield* sum()
     const c0 = cpuMs()
     const w0 = performance.now()
@@ -249,10 +264,14 @@ const idleEngines = (groups: number, seconds: number, tickMs = 100): Effect.Effe
     return {
       groups,
       tickMs,
+      quiescence,
       leadersElected: leaders,
+      quiescedGroups: after.quiesced,
       secondsMeasured: Math.round(wall * 100) / 100,
       ticksPerSecond: Math.round((intervals / wall) * 10) / 10,
       raftMessagesPerHeartbeat: Math.round((after.messages - before.messages) / intervals),
+      livenessMessagesPerHeartbeat: Math.round(((after.liveness - before.liveness) / intervals) * 10) / 10,
+      transportMessagesPerHeartbeat: Math.round(((after.transport - before.transport) / intervals) * 10) / 10,
       framesPerHeartbeat: Math.round(((after.frames - before.frames) / intervals) * 10) / 10,
       cpuMsPerSecond: Math.round(cpu / wall),
       startupSeconds: Math.round(startupSeconds * 100) / 100
@@ -265,6 +284,7 @@ export interface RaftBenchResult {
   readonly machine: string
   readonly singleGroup: ReadonlyArray<ThroughputResult>
   readonly idleEngine: IdleEngineResult | { readonly error: string }
+  readonly idleEngineNoQuiescence: IdleEngineResult | { readonly error: string }
   readonly idleCore: IdleCoreResult
 }
 
@@ -274,17 +294,21 @@ export const run = async (options?: { readonly quick?: boolean; readonly seconds
   singleGroup(64, quick ? 0.5 : 1) // JIT warm-up
   const singleGroupResults = [1, 16, 256, 1024].map((b) => singleGroup(b, secs / 2))
   const idleCore = idleCores(1000, quick ? 20 : 50)
-  let idleEngine: IdleEngineResult | { readonly error: string }
-  try {
-    idleEngine = await Effect.runPromise(idleEngines(1000, secs * 2))
-  } catch (e) {
-    idleEngine = { error: e instanceof Error ? e.message : String(e) }
+  const idle = async (quiescence: boolean): Promise<IdleEngineResult | { readonly error: string }> => {
+    try {
+      return await Effect.runPromise(idleEngines(1000, secs * 2, quiescence))
+    } catch (e) {
+      return { error: e instanceof Error ? e.message : String(e) }
+    }
   }
+  const idleEngine = await idle(true)
+  const idleEngineNoQuiescence = await idle(false)
   const c = cpus()
   return {
     machine: `${c.length} x ${c[0]?.model ?? "?"}, Node ${process.version}`,
     singleGroup: singleGroupResults,
     idleEngine,
+    idleEngineNoQuiescence,
     idleCore
   }
 }
@@ -299,12 +323,15 @@ if (isMain) {
       console.log(`   batch ${String(s.batch).padStart(4)}: ${s.commitsPerSec.toLocaleString("en-US")} commits/s (${s.entries} entries in ${s.seconds} s)`)
     }
     console.log("2a. 1,000 idle groups on 3 RaftEngine nodes (MemoryNetwork, memory disks, real clock)")
-    if ("error" in r.idleEngine) console.log(`   failed: ${r.idleEngine.error}`)
-    else {
-      const e = r.idleEngine
-      console.log(`   leaders elected: ${e.leadersElected}/${e.groups} (startup ${e.startupSeconds} s), measured ${e.secondsMeasured} s`)
-      console.log(`   per heartbeat interval (${e.tickMs} ms): ${e.raftMessagesPerHeartbeat} Raft messages in ${e.framesPerHeartbeat} transport frames`)
-      console.log(`   CPU: ${e.cpuMsPerSecond} ms per second of ticking (3 nodes in one process; ${e.ticksPerSecond} ticks/s per node)`)
+    for (const [label, res] of [["quiescence on (default)", r.idleEngine], ["quiescence off", r.idleEngineNoQuiescence]] as const) {
+      console.log(`   ${label}:`)
+      if ("error" in res) console.log(`     failed: ${res.error}`)
+      else {
+        const e = res
+        console.log(`     leaders elected: ${e.leadersElected}/${e.groups}, quiesced on every node: ${e.quiescedGroups} (startup ${e.startupSeconds} s), measured ${e.secondsMeasured} s`)
+        console.log(`     per heartbeat interval (${e.tickMs} ms): ${e.raftMessagesPerHeartbeat} Raft + ${e.livenessMessagesPerHeartbeat} liveness messages (${e.transportMessagesPerHeartbeat} on the transport) in ${e.framesPerHeartbeat} frames`)
+        console.log(`     CPU: ${e.cpuMsPerSecond} ms per second of ticking (3 nodes in one process; ${e.ticksPerSecond} ticks/s per node)`)
+      }
     }
     console.log("2b. 1,000 idle groups, pure core equivalent (3,000 RaftCores ticked in a loop)")
     console.log(`   per heartbeat tick: ${r.idleCore.messagesPerTick} messages, ${r.idleCore.cpuMsPerTick} CPU ms`)

@@ -65,6 +65,11 @@ export interface TestClusterOptions {
   readonly snapshotEvery?: number
   /** Record a network trace (default true). */
   readonly trace?: boolean
+  /**
+   * Engine settings passed through to every node's `RaftEngine.layer` (for
+   * example `{ quiescence: false }`); the harness's timing options win.
+   */
+  readonly engine?: Partial<RaftEngine.RaftEngineConfig>
 }
 
 export interface CommittedEntry {
@@ -178,6 +183,7 @@ export const makeRaftTestCluster = (
     const start = (s: Slot, voters: ReadonlyArray<NodeId>): void => {
       const scope = world.runOrThrow(Scope.make())
       const layer = RaftEngine.layer({
+        ...options.engine,
         nodeId: s.id,
         tickMs: heartbeatMs,
         electionTicks,

@@ -19,8 +19,18 @@
  * next cycle, so batching grows with load. A separate ticker fiber puts one
  * Tick event per `tickMs` (Effect Clock) in the mailbox: one tick loop per
  * node, not a timer per group.
+ *
+ * Quiescence (on by default, `quiescence: false` turns it off): a leader whose
+ * group is fully idle stops ticking it and tells the followers (`MsgQuiesce`),
+ * who stop ticking it too. Only active groups are ticked, and only groups
+ * touched since the last cycle are asked for Ready. Node liveness replaces the
+ * per-group heartbeats of quiesced groups: one `MsgLiveness` per peer per
+ * heartbeat interval; a peer silent for an election timeout (or restarted)
+ * wakes the quiesced groups it leads or follows in, so that elections and
+ * check-quorum take over. Any API call or Raft message for a quiesced group
+ * wakes it first. See docs/raft-services.md.
  */
-import { Context, Data, Deferred, Effect, Either, FiberId, Layer, PubSub, Queue, Random, Stream } from "effect"
+import { Clock, Context, Data, Deferred, Effect, Either, FiberId, Layer, PubSub, Queue, Random, Stream } from "effect"
 import type * as Scope from "effect/Scope"
 import { Mulberry32 } from "./core/random.js"
 import type { ProgressStatus } from "./core/raft.js"
@@ -31,13 +41,14 @@ import type {
   Entry,
   GroupId,
   Message,
+  MsgLiveness,
   NodeId,
   RaftError,
   Ready,
   Role,
   Snapshot
 } from "./core/types.js"
-import { isEmptySnapshot, NotLeader } from "./core/types.js"
+import { isDriverMessage, isEmptySnapshot, NotLeader } from "./core/types.js"
 import type { GroupLog, PersistItem } from "./RaftLogStore.js"
 import { RaftLogStore } from "./RaftLogStore.js"
 import type { InboundBatch } from "./RaftTransport.js"
@@ -90,6 +101,8 @@ export interface GroupFigures {
   readonly snapshotsSent: number
   readonly snapshotsApplied: number
   readonly snapshotsCreated: number
+  /** The group is quiesced on this node (not ticked). */
+  readonly quiesced: boolean
 }
 
 export interface EngineFigures {
@@ -97,9 +110,23 @@ export interface EngineFigures {
   readonly cycles: number
   readonly persistCalls: number
   readonly ticks: number
+  /** Raft messages (core messages; driver messages are counted below). */
   readonly messagesSent: number
   readonly messagesReceived: number
   readonly messagesDroppedUnknownGroup: number
+  /** Groups currently quiesced on this node (gauge). */
+  readonly quiescedGroups: number
+  /** Times a group quiesced / woke up on this node. */
+  readonly quiesces: number
+  readonly unquiesces: number
+  /** `MsgQuiesce` + `MsgWake` messages sent. */
+  readonly quiescenceMessagesSent: number
+  /** `MsgLiveness` messages sent / received. */
+  readonly livenessSent: number
+  readonly livenessReceived: number
+  /** Peers (members of hosted groups) and how many of them are live (gauges). */
+  readonly peers: number
+  readonly livePeers: number
 }
 
 // ---------------------------------------------------------------------------
@@ -159,6 +186,12 @@ export interface RaftEngineConfig {
   readonly maxSizePerMsg?: number
   readonly maxInflightMsgs?: number
   readonly maxSnapshotChunkBytes?: number
+  /**
+   * Quiesce idle groups: stop ticking them and replace their heartbeats with
+   * one node-liveness message per peer per heartbeat interval. Default true.
+   * Use the same setting on every node.
+   */
+  readonly quiescence?: boolean
 }
 
 export interface RaftEngineShape {
@@ -216,12 +249,29 @@ interface GroupState {
   snapshotsApplied: number
   snapshotsCreated: number
   lastLeader: NodeId | null
+  /** Not ticked (quiescence). */
+  quiesced: boolean
+  /** The leader does not quiesce the group before this engine tick (back-off after a wake). */
+  quiesceAfter: number
+}
+
+interface PeerState {
+  /** Engine tick at which anything was last received from the peer. */
+  lastHeard: number
+  live: boolean
+  /** A member of some hosted group (otherwise a node that contacted us: kept while live). */
+  member: boolean
+  /** Incarnation from the peer's last `MsgLiveness` (null: none seen yet). */
+  epoch: number | null
 }
 
 type Event =
   | { readonly _tag: "Tick" }
   | { readonly _tag: "Inbound"; readonly batch: InboundBatch }
   | { readonly _tag: "Run"; readonly run: () => void }
+
+/** Distinguishes engine incarnations in the same process (liveness epochs). */
+let engineInstances = 0
 
 const hashString = (s: string): number => {
   let h = 2166136261
@@ -244,11 +294,231 @@ export const make = (
     const keepEntries = config.snapshotKeepEntries ?? 64
     const seed = config.seed ?? (yield* Random.nextIntBetween(0, 2 ** 31))
 
+    const quiescence = config.quiescence ?? true
+    // A peer silent for this many ticks is considered down (the election timeout).
+    const livenessTimeoutTicks = electionTicks
+    // Liveness epoch: start time plus a per-process counter, so that a restart at the same instant differs.
+    const epoch = (yield* Clock.currentTimeMillis) * 1024 + (engineInstances++ % 1024)
+
     const groups = new Map<GroupId, GroupState>()
+    /** Groups that are ticked (all groups when quiescence is off). */
+    const active = new Set<GroupState>()
+    /** Groups touched since their last Ready (the only ones asked for `hasReady`). */
+    const dirty = new Set<GroupState>()
+    const peers = new Map<NodeId, PeerState>()
+    let peersDirty = true
+    /** Driver messages to send with the next cycle's messages. */
+    let outbox: Array<Message> = []
+    let tickNo = 0
     const mailbox = yield* Queue.unbounded<Event>()
     const leadership = yield* PubSub.unbounded<LeadershipChange>()
     let readSeq = 0
-    const figures = { cycles: 0, persistCalls: 0, ticks: 0, messagesSent: 0, messagesReceived: 0, dropped: 0 }
+    const figures = {
+      cycles: 0,
+      persistCalls: 0,
+      ticks: 0,
+      messagesSent: 0,
+      messagesReceived: 0,
+      dropped: 0,
+      quiesces: 0,
+      unquiesces: 0,
+      quiescenceMessagesSent: 0,
+      livenessSent: 0,
+      livenessReceived: 0
+    }
+
+    // -- quiescence ------------------------------------------------------------
+
+    const isLive = (id: NodeId): boolean => id === self || peers.get(id)?.live === true
+
+    const isMember = (g: GroupState, id: NodeId): boolean => {
+      const cs = g.core.confState()
+      return cs.voters.includes(id) || cs.learners.includes(id)
+    }
+
+    const recomputePeers = (): void => {
+      peersDirty = false
+      const want = new Set<NodeId>()
+      for (const g of groups.values()) {
+        const cs = g.core.confState()
+        for (const id of cs.voters) if (id !== self) want.add(id)
+        for (const id of cs.learners) if (id !== self) want.add(id)
+      }
+      for (const [id, p] of peers) {
+        p.member = want.has(id)
+        if (!p.member && !p.live) peers.delete(id)
+      }
+      for (const id of want) if (!peers.has(id)) peers.set(id, { lastHeard: -Infinity, live: false, member: true, epoch: null })
+    }
+
+    /**
+     * Resumes ticking a quiesced group. `leaderLost`: a follower's leader is
+     * down (or restarted), so its lease is over and it campaigns after its
+     * randomized election timeout. Otherwise a follower asks its leader to
+     * resume too (`MsgWake`): an active follower under a quiesced leader would
+     * otherwise time out and campaign.
+     */
+    const wake = (g: GroupState, leaderLost: boolean): void => {
+      if (!g.quiesced) return
+      g.quiesced = false
+      g.quiesceAfter = tickNo + 2
+      active.add(g)
+      dirty.add(g)
+      figures.unquiesces++
+      const c = g.core
+      if (c.isLeader) {
+        // check-quorum starts over; members the liveness layer vouches for count as active
+        c.resumeTicking(0, isLive)
+        return
+      }
+      c.resumeTicking(leaderLost ? electionTicks : 0)
+      const lead = c.leader
+      if (!leaderLost && lead !== null && lead !== self) {
+        outbox.push({ type: "MsgWake", group: g.id, from: self, to: lead, term: c.term })
+        figures.quiescenceMessagesSent++
+      }
+    }
+
+    const canQuiesce = (g: GroupState): boolean =>
+      g.quiesceAfter <= tickNo &&
+      g.pending.size === 0 &&
+      g.reads.size === 0 &&
+      g.waitingReads.length === 0 &&
+      g.core.quiescible(isLive) &&
+      !g.core.hasReady()
+
+    /** The leader quiesces `g` and tells the live members (the others learn by waking later). */
+    const quiesceLeader = (g: GroupState): void => {
+      const c = g.core
+      g.quiesced = true
+      active.delete(g)
+      figures.quiesces++
+      const index = c.lastIndex
+      const logTerm = c.log.term(index) ?? 0
+      const cs = c.confState()
+      for (const to of [...cs.voters, ...cs.learners]) {
+        if (to === self || !isLive(to)) continue
+        outbox.push({ type: "MsgQuiesce", group: g.id, from: self, to, term: c.term, index, logTerm })
+        figures.quiescenceMessagesSent++
+      }
+    }
+
+    /** A follower accepts `MsgQuiesce` only if it follows that leader in that term and is caught up to its log. */
+    const onQuiesce = (g: GroupState, m: Extract<Message, { type: "MsgQuiesce" }>): void => {
+      if (g.quiesced) return
+      const c = g.core
+      if (
+        quiescence &&
+        c.role === "Follower" &&
+        c.term === m.term &&
+        c.leader === m.from &&
+        c.lastIndex === m.index &&
+        c.committed === m.index &&
+        c.log.term(m.index) === m.logTerm &&
+        g.pending.size === 0 &&
+        g.reads.size === 0
+      ) {
+        g.quiesced = true
+        active.delete(g)
+        figures.quiesces++
+      } else if (m.term >= c.term) {
+        // not caught up (or quiescence off here): keep the leader awake
+        outbox.push({ type: "MsgWake", group: g.id, from: self, to: m.from, term: c.term })
+        figures.quiescenceMessagesSent++
+      }
+    }
+
+    const onPeerDown = (id: NodeId): void => {
+      for (const g of groups.values()) {
+        if (!g.quiesced) continue
+        if (g.core.isLeader) {
+          if (isMember(g, id)) wake(g, false)
+        } else if (g.core.leader === id) wake(g, true)
+      }
+    }
+
+    const onPeerUp = (id: NodeId): void => {
+      // a returning member may be behind: the groups this node leads with it resume heartbeats
+      for (const g of groups.values()) if (g.quiesced && g.core.isLeader && isMember(g, id)) wake(g, false)
+    }
+
+    const livenessTick = (): void => {
+      if (peersDirty) recomputePeers()
+      if (tickNo % heartbeatTicks === 0) {
+        for (const id of peers.keys()) {
+          const m: MsgLiveness = { type: "MsgLiveness", group: "", from: self, to: id, term: 0, epoch }
+          outbox.push(m)
+          figures.livenessSent++
+        }
+      }
+      // update every peer first, so that a woken leader seeds check-quorum with the current view
+      const down: Array<NodeId> = []
+      const up: Array<NodeId> = []
+      for (const [id, p] of peers) {
+        const live = tickNo - p.lastHeard < livenessTimeoutTicks
+        if (p.live !== live) {
+          p.live = live
+          ;(live ? up : down).push(id)
+        }
+      }
+      for (const id of down) {
+        onPeerDown(id)
+        if (!peers.get(id)!.member) peers.delete(id)
+      }
+      for (const id of up) onPeerUp(id)
+    }
+
+    const onInbound = (batch: InboundBatch): void => {
+      let peer = peers.get(batch.from)
+      if (peer === undefined && quiescence && batch.from !== self) {
+        // Not (yet) a member of any group here, e.g. this node is a new learner that has not
+        // applied its membership: exchange liveness with it, so that a leader that quiesced
+        // without us sees us come up and catches us up.
+        peer = { lastHeard: tickNo, live: false, member: false, epoch: null }
+        peers.set(batch.from, peer)
+      }
+      if (peer !== undefined) peer.lastHeard = tickNo
+      for (const m of batch.messages) {
+        if (m.type === "MsgLiveness") {
+          figures.livenessReceived++
+          if (peer !== undefined) {
+            const restarted = peer.epoch !== null && peer.epoch !== m.epoch
+            peer.epoch = m.epoch
+            // a restart faster than the liveness timeout: its groups lost their volatile state
+            if (restarted) onPeerDown(batch.from)
+          }
+          continue
+        }
+        if (!isDriverMessage(m)) figures.messagesReceived++
+        const g = groups.get(m.group)
+        if (g === undefined) {
+          figures.dropped++
+          continue
+        }
+        if (m.type === "MsgQuiesce") {
+          onQuiesce(g, m)
+          continue
+        }
+        if (m.type === "MsgWake") {
+          wake(g, false)
+          continue
+        }
+        if (g.quiesced) {
+          const c = g.core
+          if (m.type === "MsgHeartbeatResp" && c.isLeader && m.term === c.term && m.context === 0) {
+            // a late answer to the last heartbeat before quiescing: nothing to do unless it makes work
+            c.step(m)
+            if (c.hasReady()) wake(g, false)
+            continue
+          }
+          // a campaign by the node this one follows means that leader is gone
+          const fromLeaderCampaign = m.from === c.leader && (m.type === "MsgPreVote" || m.type === "MsgVote")
+          wake(g, fromLeaderCampaign)
+        }
+        g.core.step(m)
+        dirty.add(g)
+      }
+    }
 
     // -- the driver ----------------------------------------------------------
 
@@ -256,15 +526,19 @@ export const make = (
       switch (ev._tag) {
         case "Tick":
           figures.ticks++
-          for (const g of groups.values()) g.core.tick()
+          tickNo++
+          if (quiescence) livenessTick()
+          for (const g of active) {
+            if (quiescence && g.core.isLeader && canQuiesce(g)) {
+              quiesceLeader(g)
+              continue
+            }
+            g.core.tick()
+            dirty.add(g)
+          }
           return
         case "Inbound":
-          for (const m of ev.batch.messages) {
-            figures.messagesReceived++
-            const g = groups.get(m.group)
-            if (g === undefined) figures.dropped++
-            else g.core.step(m)
-          }
+          onInbound(ev.batch)
           return
         case "Run":
           ev.run()
@@ -291,6 +565,7 @@ export const make = (
     let changes: Array<LeadershipChange> = []
 
     const applyReady = (g: GroupState, rd: Ready): void => {
+      if (rd.snapshot !== null) peersDirty = true
       if (rd.softState !== null) {
         const ss = rd.softState
         if (ss.role === "Candidate") g.elections++
@@ -312,6 +587,7 @@ export const make = (
         }
       }
       for (const e of rd.committedEntries) {
+        if (e.type === "ConfChange") peersDirty = true
         let result: unknown = undefined
         if (e.type === "Normal" && e.data.length > 0) result = g.sm.apply(e)
         const p = g.pending.get(e.index)
@@ -328,9 +604,17 @@ export const make = (
       for (const rs of rd.readStates) g.waitingReads.push(rs)
     }
 
+    const sendOutbox = Effect.suspend(() => {
+      if (outbox.length === 0) return Effect.void
+      const out = outbox
+      outbox = []
+      return transport.send(out)
+    })
+
     const cycle = Effect.gen(function* () {
       const work: Array<readonly [GroupState, Ready]> = []
-      for (const g of groups.values()) if (g.core.hasReady()) work.push([g, g.core.ready()])
+      for (const g of dirty) if (groups.get(g.id) === g && g.core.hasReady()) work.push([g, g.core.ready()])
+      dirty.clear()
       if (work.length === 0) return
       figures.cycles++
       // 1. persist (one sync for all groups)
@@ -347,15 +631,18 @@ export const make = (
       // 2. send (one frame per peer)
       const out: Array<Message> = []
       for (const [, rd] of work) for (const m of rd.messages) out.push(m)
-      if (out.length > 0) {
-        figures.messagesSent += out.length
-        yield* transport.send(out)
-      }
+      figures.messagesSent += out.length
+      // driver messages (quiescence, liveness) ride in the same frames
+      for (const m of outbox) out.push(m)
+      outbox = []
+      if (out.length > 0) yield* transport.send(out)
       // 3. apply, 4. advance
       for (const [g, rd] of work) {
         applyReady(g, rd)
         g.core.advance(rd)
         completeReads(g)
+        // advance may produce more work (e.g. a commit once the leader's own entries are stable)
+        dirty.add(g)
       }
       if (changes.length > 0) {
         const c = changes
@@ -382,15 +669,14 @@ export const make = (
         // loop until no group has work (advance may produce more, e.g. commit after self-persist)
         for (let i = 0; i < 16; i++) {
           let any = false
-          for (const g of groups.values()) {
-            if (g.core.hasReady()) {
-              any = true
-              break
-            }
+          for (const g of dirty) {
+            if (g.core.hasReady()) any = true
+            else dirty.delete(g)
           }
           if (!any) break
           yield* cycle
         }
+        yield* sendOutbox
       }
     })
 
@@ -440,10 +726,14 @@ export const make = (
         )
       )
 
+    /** Runs `f` on a group (waking it first if it is quiesced). */
     const withGroup = <A, E>(group: GroupId, f: (g: GroupState) => Either.Either<A, E>) =>
       onDriver<A, E | GroupNotFound>(() => {
         const g = groups.get(group)
-        return g === undefined ? Either.left(new GroupNotFound({ group })) : f(g)
+        if (g === undefined) return Either.left(new GroupNotFound({ group }))
+        wake(g, false)
+        dirty.add(g)
+        return f(g)
       })
 
     const timeout = <A, E>(
@@ -479,7 +769,7 @@ export const make = (
             ...(config.maxInflightMsgs !== undefined ? { maxInflightMsgs: config.maxInflightMsgs } : {}),
             ...(config.maxSnapshotChunkBytes !== undefined ? { maxSnapshotChunkBytes: config.maxSnapshotChunkBytes } : {})
           })
-          groups.set(group, {
+          const g: GroupState = {
             id: group,
             core,
             log,
@@ -495,8 +785,14 @@ export const make = (
             snapshotsSent: 0,
             snapshotsApplied: 0,
             snapshotsCreated: 0,
-            lastLeader: null
-          })
+            lastLeader: null,
+            quiesced: false,
+            quiesceAfter: 0
+          }
+          groups.set(group, g)
+          active.add(g)
+          dirty.add(g)
+          peersDirty = true
           return Either.right(undefined)
         })
       })
@@ -566,7 +862,8 @@ export const make = (
         proposalsFailed: g.proposalsFailed,
         snapshotsSent: g.snapshotsSent,
         snapshotsApplied: g.snapshotsApplied,
-        snapshotsCreated: g.snapshotsCreated
+        snapshotsCreated: g.snapshotsCreated,
+        quiesced: g.quiesced
       }
     }
 
@@ -578,6 +875,9 @@ export const make = (
           const g = groups.get(group)
           if (g !== undefined) {
             groups.delete(group)
+            active.delete(g)
+            dirty.delete(g)
+            peersDirty = true
             for (const [index, p] of g.pending) {
               Deferred.unsafeDone(p.deferred, Effect.fail(new ProposalLost({ group, index, reason: "EngineStopped" })))
             }
@@ -609,7 +909,15 @@ export const make = (
         ticks: figures.ticks,
         messagesSent: figures.messagesSent,
         messagesReceived: figures.messagesReceived,
-        messagesDroppedUnknownGroup: figures.dropped
+        messagesDroppedUnknownGroup: figures.dropped,
+        quiescedGroups: groups.size - active.size,
+        quiesces: figures.quiesces,
+        unquiesces: figures.unquiesces,
+        quiescenceMessagesSent: figures.quiescenceMessagesSent,
+        livenessSent: figures.livenessSent,
+        livenessReceived: figures.livenessReceived,
+        peers: peers.size,
+        livePeers: Array.from(peers.values()).filter((p) => p.live).length
       })),
       logEntries: (group, lo, hi) =>
         Effect.suspend(() => {

@@ -20,7 +20,9 @@
  *
  * A message is: u8 type code (`messageTypes` position), string group,
  * uvarint term, then the type's body. `from`/`to` are factored into the frame
- * because a frame carries messages of one node pair only.
+ * because a frame carries messages of one node pair only. The engine's
+ * quiescence messages (`MsgQuiesce`, `MsgWake`, `MsgLiveness`) travel in the
+ * same frames as the Raft messages.
  */
 import { Data, Either } from "effect"
 import type {
@@ -392,6 +394,15 @@ export const writeMessage = (w: Writer, m: Message): void => {
         w.bytes(e.data)
       }
       return
+    case "MsgQuiesce":
+      w.uvarint(m.index)
+      w.uvarint(m.logTerm)
+      return
+    case "MsgWake":
+      return
+    case "MsgLiveness":
+      w.uvarint(m.epoch)
+      return
   }
 }
 
@@ -464,6 +475,14 @@ export const readMessage = (r: Reader, from: NodeId, to: NodeId): Message => {
       }
       return { ...h, type, entries }
     }
+    case "MsgQuiesce": {
+      const index = r.uvarint()
+      return { ...h, type, index, logTerm: r.uvarint() }
+    }
+    case "MsgWake":
+      return { ...h, type }
+    case "MsgLiveness":
+      return { ...h, type, epoch: r.uvarint() }
   }
 }
 

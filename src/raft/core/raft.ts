@@ -17,6 +17,7 @@ import {
   decodeConfChange,
   encodeConfChange,
   hardStateEquals,
+  isDriverMessage,
   LeadershipTransferInProgress,
   NotLeader,
   ProposalDropped
@@ -383,7 +384,7 @@ export class RaftCore {
 
   /** Feed one message received from the network. Messages for another group or node are ignored. */
   step(m: Message): void {
-    if (m.group !== this.group || m.to !== this.id) return
+    if (m.group !== this.group || m.to !== this.id || isDriverMessage(m)) return
     if (m.term > this.termValue) {
       if (m.type === "MsgVote" || m.type === "MsgPreVote") {
         const inLease = this.checkQuorum && this.lead !== null && this.electionElapsed < this.electionTimeout
@@ -437,6 +438,62 @@ export class RaftCore {
       case "Follower":
         return this.stepFollower(m)
     }
+  }
+
+  // -------------------------------------------------------------------------
+  // Quiescence support (for drivers that stop ticking idle groups)
+  // -------------------------------------------------------------------------
+
+  /**
+   * True when this node leads a fully idle group that a driver may stop
+   * ticking: nothing unpersisted, unapplied or unsent, commit == applied ==
+   * last index (so the no-op of this term is committed), no ReadIndex round,
+   * leadership transfer or membership change in progress, and every member
+   * the driver considers live (`isLive`) is caught up (match == last index,
+   * nothing in flight, no snapshot transfer) and was recently active. Members
+   * that are not live are skipped, but the live caught-up voters (with this
+   * node) must form a quorum.
+   */
+  quiescible(isLive: (id: NodeId) => boolean): boolean {
+    if (this.roleValue !== "Leader" || this.readyOutstanding) return false
+    if (this.leadTransferee !== null || this.msgs.length > 0 || this.readStatesOut.length > 0) return false
+    if (this.pendingReads.length > 0 || this.readsBeforeCommit.length > 0) return false
+    const last = this.log.lastIndex()
+    if (this.log.committed !== last || this.log.applied !== last || this.log.lastStableIndex() !== last) return false
+    if (this.log.unstable.snapshot !== null || this.pendingConfIndex > this.log.applied) return false
+    const caughtUp = new Set<NodeId>()
+    for (const [id, pr] of this.tracker.progress) {
+      if (id === this.id) {
+        if (pr.match !== last) return false
+        caughtUp.add(id)
+        continue
+      }
+      if (!isLive(id)) continue
+      if (pr.match !== last || pr.state === "Snapshot" || pr.inflights.count() > 0 || !pr.recentActive) return false
+      caughtUp.add(id)
+    }
+    return this.tracker.hasQuorum(caughtUp)
+  }
+
+  /**
+   * Restarts the tick counters of a group that a driver stopped ticking and
+   * now ticks again. `electionElapsed` is how many ticks ago the leader was
+   * last known to be alive (0: just now; `electionTick` or more: the leader
+   * lease has expired and a follower campaigns after its randomized timeout
+   * runs out). On a leader, the check-quorum window starts over and
+   * `recentActive(id)` seeds each member's activity flag, which the next
+   * check-quorum (one election timeout later) reads.
+   */
+  resumeTicking(electionElapsed: number, recentActive?: (id: NodeId) => boolean): void {
+    this.heartbeatElapsed = 0
+    if (this.roleValue === "Leader") {
+      this.electionElapsed = 0
+      if (recentActive !== undefined) {
+        for (const [id, pr] of this.tracker.progress) pr.recentActive = id === this.id || recentActive(id)
+      }
+      return
+    }
+    this.electionElapsed = Math.max(0, Math.floor(electionElapsed))
   }
 
   // -------------------------------------------------------------------------

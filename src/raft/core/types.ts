@@ -390,7 +390,40 @@ export interface MsgProp extends MessageHeader {
   readonly entries: ReadonlyArray<ProposalEntry>
 }
 
-/** Every message that crosses the network between cores of the same group. */
+/**
+ * Driver message (quiescence, see docs/raft-services.md): the leader of an idle
+ * group tells a follower to stop ticking. `index`/`logTerm` are the leader's
+ * last entry, which is also its commit index. Never emitted by the core;
+ * `RaftCore.step` ignores driver messages.
+ */
+export interface MsgQuiesce extends MessageHeader {
+  readonly type: "MsgQuiesce"
+  readonly index: number
+  readonly logTerm: number
+}
+
+/** Driver message: a node asks the leader of a quiesced group to resume ticking. */
+export interface MsgWake extends MessageHeader {
+  readonly type: "MsgWake"
+}
+
+/**
+ * Driver message: node liveness, one per node pair per heartbeat interval
+ * (`group` is "", `term` 0). `epoch` identifies the sender's incarnation, so
+ * a restart is noticed even when it was faster than the liveness timeout.
+ */
+export interface MsgLiveness extends MessageHeader {
+  readonly type: "MsgLiveness"
+  readonly epoch: number
+}
+
+/** Messages the multi-group driver exchanges for quiescence; cores ignore them. */
+export type DriverMessage = MsgQuiesce | MsgWake | MsgLiveness
+
+export const isDriverMessage = (m: Message): m is DriverMessage =>
+  m.type === "MsgQuiesce" || m.type === "MsgWake" || m.type === "MsgLiveness"
+
+/** Every message that crosses the network between cores of the same group (plus driver messages). */
 export type Message =
   | MsgApp
   | MsgAppResp
@@ -407,6 +440,9 @@ export type Message =
   | MsgReadIndex
   | MsgReadIndexResp
   | MsgProp
+  | MsgQuiesce
+  | MsgWake
+  | MsgLiveness
 
 export type MessageType = Message["type"]
 
@@ -426,7 +462,10 @@ export const messageTypes: ReadonlyArray<MessageType> = [
   "MsgTransferLeader",
   "MsgReadIndex",
   "MsgReadIndexResp",
-  "MsgProp"
+  "MsgProp",
+  "MsgQuiesce",
+  "MsgWake",
+  "MsgLiveness"
 ]
 
 /** Heartbeats and their responses: the multi-group engine may batch these per node pair. */
