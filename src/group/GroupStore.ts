@@ -22,7 +22,8 @@
  * durable layer on top of the partition log can store them as ordinary
  * records with a key (and compact by key), and Kafka tooling can read them.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Config, type ConfigError, Context, Effect, Layer, Schema } from "effect"
+import { envProvider } from "../config/BrokerConfig.js"
 import { ErrorCode } from "../protocol/errorCodes.js"
 import { LogStore } from "../storage/LogStore.js"
 import * as RecordLog from "../storage/RecordLog.js"
@@ -356,19 +357,113 @@ const decodeEntry = (b: Buffer): GroupRecord => {
   return decodeGroupRecord(key, value)
 }
 
+/** Key of an entry for compaction: the encoded record key (group, topic, partition or group). */
+const entryKey = (b: Buffer): string => b.toString("latin1", 4, 4 + b.readUInt32BE(0))
+
+const entryIsTombstone = (b: Buffer): boolean => b.readInt32BE(4 + b.readUInt32BE(0)) < 0
+
+// ---------------------------------------------------------------------------
+// Config
+
+export interface GroupStoreConfigShape {
+  /**
+   * Compact the group log once at least this many of its records are
+   * superseded (a later commit of the same partition, a later metadata record
+   * of the same group, tombstones and what they delete).
+   */
+  readonly compactMinSupersededRecords: number
+  /** ...and at least this fraction of the log is superseded (Kafka's min.cleanable.dirty.ratio). */
+  readonly compactMinSupersededRatio: number
+}
+
+export const defaultConfig: GroupStoreConfigShape = {
+  compactMinSupersededRecords: 10_000,
+  compactMinSupersededRatio: 0.5
+}
+
+export class GroupStoreConfig extends Context.Tag("chronik/GroupStoreConfig")<GroupStoreConfig, GroupStoreConfigShape>() {}
+
+export const layerConfig = (overrides: Partial<GroupStoreConfigShape> = {}): Layer.Layer<GroupStoreConfig> =>
+  Layer.succeed(GroupStoreConfig, { ...defaultConfig, ...overrides })
+
+/** `Config` description, nested under `groupStore` (env: CHRONIK_GROUP_STORE_COMPACT_MIN_SUPERSEDED_RECORDS...). */
+export const config: Config.Config<GroupStoreConfigShape> = Config.nested(
+  Config.all({
+    compactMinSupersededRecords: Config.integer("compactMinSupersededRecords").pipe(
+      Config.withDefault(defaultConfig.compactMinSupersededRecords),
+      Config.withDescription("Superseded records in the group log before it is compacted"),
+      Config.validate({ message: "must be >= 1", validation: (n) => n >= 1 })
+    ),
+    compactMinSupersededRatio: Config.number("compactMinSupersededRatio").pipe(
+      Config.withDefault(defaultConfig.compactMinSupersededRatio),
+      Config.withDescription("Fraction (0..1) of the group log that must be superseded before it is compacted"),
+      Config.validate({ message: "must be in [0, 1]", validation: (n) => n >= 0 && n <= 1 })
+    )
+  }),
+  "groupStore"
+)
+
+/** The config from `CHRONIK_GROUP_STORE_*` environment variables, defaults for the rest. */
+export const layerConfigFromEnv = (
+  env: Record<string, string | undefined> = process.env
+): Layer.Layer<GroupStoreConfig, ConfigError.ConfigError> =>
+  Layer.effect(GroupStoreConfig, Effect.withConfigProvider(config, envProvider(env)))
+
+// ---------------------------------------------------------------------------
+// Durable store
+
+/** The durable store, with its compaction handles (tests, tools). */
+export interface LogGroupStore extends GroupStoreShape {
+  /** Compacts the group log now, whatever the thresholds. */
+  readonly compact: Effect.Effect<RecordLog.CompactionResult, GroupStoreError>
+  readonly stats: Effect.Effect<RecordLog.RecordLogStats>
+}
+
 /**
  * The group store kept in the node's LogStore, in Kafka's __consumer_offsets
  * record format: appends are durable (group-commit fsync) and complete in
- * call order; replay reads the log from its start.
+ * call order; replay reads the log from its start. The log is compacted by
+ * record key (see `RecordLog`): once `compactMinSupersededRecords` records
+ * and `compactMinSupersededRatio` of the log are superseded, the latest
+ * record of every live key is rewritten at the end and everything before it
+ * deleted, crash-safely, so replay on start stays proportional to the live
+ * state, not to the number of commits.
  */
-export const layerLogStore: Layer.Layer<GroupStore, GroupStoreError, LogStore> = Layer.effect(
-  GroupStore,
-  Effect.gen(function* () {
+export const makeLogStore: Effect.Effect<LogGroupStore, GroupStoreError, LogStore | GroupStoreConfig> = Effect.gen(
+  function*() {
+    const cfg = yield* GroupStoreConfig
     const unavailable = (e: { readonly message: string }) => storeUnavailable(`group log: ${e.message}`)
-    const log = yield* Effect.mapError(Effect.flatMap(LogStore, (store) => RecordLog.open(store, GROUP_LOG_ID)), unavailable)
+    const store = yield* LogStore
+    const log = yield* Effect.mapError(
+      RecordLog.open(store, GROUP_LOG_ID, {
+        compaction: {
+          keyOf: entryKey,
+          isTombstone: entryIsTombstone,
+          minSupersededRecords: cfg.compactMinSupersededRecords,
+          minSupersededRatio: cfg.compactMinSupersededRatio
+        }
+      }),
+      unavailable
+    )
     return {
       append: (records) => Effect.mapError(Effect.map(log.append(records.map(encodeEntry)), BigInt), unavailable),
-      replay: (f) => Effect.mapError(log.replay((payload, position) => f(decodeEntry(payload), BigInt(position))), unavailable)
+      replay: (f) => Effect.mapError(log.replay((payload, position) => f(decodeEntry(payload), BigInt(position))), unavailable),
+      compact: Effect.mapError(log.compact, unavailable),
+      stats: log.stats
     }
-  })
+  }
+)
+
+/** The durable store with its config from `GroupStoreConfig`. */
+export const layerLogStoreWithConfig: Layer.Layer<GroupStore, GroupStoreError, LogStore | GroupStoreConfig> = Layer
+  .effect(GroupStore, makeLogStore)
+
+/** The durable store with its config from the `CHRONIK_GROUP_STORE_*` environment (defaults for the rest). */
+export const layerLogStore: Layer.Layer<GroupStore, GroupStoreError, LogStore> = layerLogStoreWithConfig.pipe(
+  Layer.provide(
+    Layer.catchAll(layerConfigFromEnv(), (e) =>
+      Layer.fail(
+        new GroupStoreError({ reason: `invalid group store config: ${String(e)}`, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE })
+      ))
+  )
 )
