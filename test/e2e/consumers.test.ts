@@ -9,6 +9,7 @@ import { CompressionTypes, type EachBatchPayload, Kafka, logLevel } from "kafkaj
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import "../support/kafkajsCodecs.js"
 import { type BrokerProcess, startBroker } from "../support/broker.js"
+import { waitFor } from "../support/wait.js"
 
 
 const TOTAL = 100_000
@@ -30,14 +31,6 @@ const checkOrder = (received: Array<{ key: string; value: string }>) => {
     seen.add(value)
   }
   return seen.size
-}
-
-const waitFor = async (check: () => boolean, timeoutMs: number, what: string) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 describe("consumer groups with real clients (real process)", () => {

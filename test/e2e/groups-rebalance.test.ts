@@ -12,21 +12,12 @@ import { Consumer, MessagesStreamModes, stringDeserializers } from "@platformati
 import { type Admin, AssignerProtocol, type Consumer as KjsConsumer, Kafka, logLevel } from "kafkajs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type BrokerProcess, startBroker } from "../support/broker.js"
+import { sleep, waitFor } from "../support/wait.js"
 
 const repoRoot = resolve(import.meta.dirname, "../..")
 const PARTITIONS = 6
 const SESSION_TIMEOUT = 6000
 const HEARTBEAT = 500
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const waitFor = async (check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 interface GroupView {
   readonly state: string

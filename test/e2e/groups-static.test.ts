@@ -24,20 +24,11 @@ import { Connection, Consumer, MessagesStreamModes, leaveGroupV5, stringDeserial
 import { type Admin, AssignerProtocol, Kafka, logLevel } from "kafkajs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type BrokerProcess, startBroker } from "../support/broker.js"
+import { sleep, waitFor } from "../support/wait.js"
 
 const repoRoot = resolve(import.meta.dirname, "../..")
 const PARTITIONS = 6
 const HEARTBEAT = 500
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const waitFor = async (check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 /** memberId -> partitions, when the group is Stable */
 const describeGroup = async (admin: Admin, groupId: string, topic: string) => {
