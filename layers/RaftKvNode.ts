@@ -7,7 +7,7 @@
  *   node --import tsx layers/RaftKvNode.ts --id 1 \
  *     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 \
  *     --data-dir /tmp/n1 --client-port 8001 \
- *     [--election-timeout-ms 1000] [--heartbeat-ms 100] [--host 127.0.0.1]
+ *     [--election-timeout-ms 1000] [--heartbeat-ms 100] [--host 127.0.0.1] [--max-batch 1000]
  *
  * The Raft listen address is this node's own entry in `--peers`. Every peer
  * in `--peers` is a voter of "kv"; a restart with the same data dir recovers
@@ -17,9 +17,30 @@
  * one JSON line back per request, in order):
  *   {"op":"put","key":k,"value":v}   -> {"ok":true,"result":{"index":n,"previous":p}}
  *   {"op":"get","key":k}             -> {"ok":true,"result":v|null}  (ReadIndex: linearizable)
- *   {"op":"status"}                  -> {"ok":true,"result":{id,role,leader,term,commitIndex,appliedIndex,lastIndex}}
+ *   {"op":"status"}                  -> {"ok":true,"result":{id,role,leader,term,commitIndex,appliedIndex,lastIndex,
+ *                                        proposals,cycles,persistCalls}}   (proposals: Raft entries proposed here;
+ *                                        cycles/persistCalls: the engine's Ready cycles and log-store persist calls)
  * Errors: {"ok":false,"error":"<tag>","message":..., "leaderId"?, "term"?}
  * (e.g. "NotLeader" with the leader hint, "RaftTimeout": outcome unknown).
+ *
+ * Pipelining: a client may write many requests without waiting; they are
+ * handled concurrently and the replies come back in request order (each
+ * connection writes the ready prefix of its replies in one write). A get
+ * waits until the earlier puts of its connection are answered, so a
+ * pipelined get reads the connection's own earlier writes.
+ *
+ * Batching (`--max-batch`, default env CHRONIK_RAFTKV_MAX_BATCH or 1000; 1 disables it): the puts that
+ * arrive during one event-loop turn, from every connection, are proposed as
+ * ONE Raft entry (at most `--max-batch` commands / 256 KiB per entry) and
+ * applied in arrival order by `BatchingKvStateMachine`; each put still gets
+ * its own reply, with the shared entry's index. This amortizes the engine's
+ * per-proposal cost (driver event, Deferred, timeout fiber, pending entry)
+ * over the batch. A single put is still a plain `encodeKvCommand` entry. A
+ * failed proposal fails every put of its batch with the same error (e.g.
+ * "NotLeader": not appended; "RaftTimeout": outcome unknown for all).
+ *
+ * With env CHRONIK_EXIT_WITH_PARENT=1 the process exits when its parent
+ * dies (checked every 500 ms; for harnesses such as bench/raft-tcp.ts).
  *
  * Prints one line `READY {"id":..,"clientPort":..,"raftPort":..}` on stdout
  * once the client port listens.
@@ -27,8 +48,8 @@
 import * as net from "node:net"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import type { NodeId } from "../src/raft/core/types.js"
-import type { KvResult } from "../src/raft/KvStateMachine.js"
+import type { Entry, NodeId } from "../src/raft/core/types.js"
+import type { KvCommand, KvResult } from "../src/raft/KvStateMachine.js"
 import { encodeKvCommand, KvStateMachine } from "../src/raft/KvStateMachine.js"
 import * as RaftEngine from "../src/raft/RaftEngine.js"
 import { layerFile } from "../src/raft/RaftLogStoreFile.js"
@@ -47,11 +68,19 @@ export interface RaftKvNodeOptions {
   readonly clientPort: number
   readonly electionTimeoutMs: number
   readonly heartbeatMs: number
+  /** Max puts per Raft entry (1 = no batching). */
+  readonly maxBatch: number
 }
 
 const usage =
   "usage: RaftKvNode --id N --peers 1=host:port,2=host:port,... --data-dir DIR --client-port P " +
-  "[--election-timeout-ms 1000] [--heartbeat-ms 100] [--host 127.0.0.1]"
+  "[--election-timeout-ms 1000] [--heartbeat-ms 100] [--host 127.0.0.1] [--max-batch 1000]"
+
+/** Default of `--max-batch`: env CHRONIK_RAFTKV_MAX_BATCH (lets a harness that builds the command line pick it), else 1000. */
+const envMaxBatch = (): number => {
+  const n = Number(process.env.CHRONIK_RAFTKV_MAX_BATCH ?? "1000")
+  return Number.isSafeInteger(n) && n >= 1 ? n : 1000
+}
 
 export const parseArgs = (argv: ReadonlyArray<string>): RaftKvNodeOptions => {
   const m = new Map<string, string>()
@@ -90,7 +119,8 @@ export const parseArgs = (argv: ReadonlyArray<string>): RaftKvNodeOptions => {
     clientHost: m.get("host") ?? "127.0.0.1",
     clientPort: int("client-port"),
     electionTimeoutMs: int("election-timeout-ms", 1000),
-    heartbeatMs: int("heartbeat-ms", 100)
+    heartbeatMs: int("heartbeat-ms", 100),
+    maxBatch: Math.max(1, int("max-batch", envMaxBatch()))
   }
 }
 
@@ -125,53 +155,216 @@ const errorReply = (e: unknown): Reply => {
   }
 }
 
-const handle = (engine: RaftEngine.RaftEngineShape, sm: KvStateMachine, line: string): Effect.Effect<Reply> => {
+// ---------------------------------------------------------------------------
+// Batched puts: one Raft entry carries many KV commands
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** First byte of a batch entry (a plain `encodeKvCommand` entry is JSON and starts with `{`). */
+const BATCH_MARK = 0
+
+/** A batch entry: BATCH_MARK, then the JSON array of the commands. */
+export const encodeKvBatch = (cmds: ReadonlyArray<KvCommand>): Uint8Array => {
+  const json = encoder.encode(JSON.stringify(cmds))
+  const out = new Uint8Array(json.length + 1)
+  out[0] = BATCH_MARK
+  out.set(json, 1)
+  return out
+}
+
+const decodeKvBatch = (data: Uint8Array): ReadonlyArray<KvCommand> | undefined => {
+  try {
+    const v = JSON.parse(decoder.decode(data.subarray(1))) as unknown
+    return Array.isArray(v) ? (v as ReadonlyArray<KvCommand>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * `KvStateMachine` plus batch entries: a plain entry applies as before (result
+ * `KvResult`); a batch entry applies its commands in order with the same
+ * put/cas semantics (result `Array<KvResult>`, all with the entry's index).
+ * Snapshots are the inner machine's (the map is shared).
+ */
+export class BatchingKvStateMachine implements RaftEngine.StateMachine<KvResult | ReadonlyArray<KvResult>> {
+  readonly inner = new KvStateMachine()
+
+  get(key: string): string | null {
+    return this.inner.get(key)
+  }
+
+  apply(entry: Entry): KvResult | ReadonlyArray<KvResult> {
+    if (entry.data.length === 0 || entry.data[0] !== BATCH_MARK) return this.inner.apply(entry)
+    this.inner.appliedIndex = entry.index
+    const cmds = decodeKvBatch(entry.data)
+    if (cmds === undefined) return []
+    const map = this.inner.map
+    return cmds.map((c): KvResult => {
+      const ok = typeof c === "object" && c !== null && (c.op === "put" || c.op === "cas")
+      if (!ok || typeof c.key !== "string" || typeof c.value !== "string") {
+        return { ok: false, previous: null, index: entry.index }
+      }
+      const previous = map.get(c.key) ?? null
+      if (c.op === "put" || previous === c.expected) {
+        map.set(c.key, c.value)
+        return { ok: true, previous, index: entry.index }
+      }
+      return { ok: false, previous, index: entry.index }
+    })
+  }
+
+  snapshot(): Uint8Array {
+    return this.inner.snapshot()
+  }
+
+  restore(data: Uint8Array): void {
+    this.inner.restore(data)
+  }
+}
+
+const MAX_BATCH_BYTES = 256 * 1024
+
+/**
+ * Collects the puts of one event-loop turn (flushed from `setImmediate`, so
+ * every socket read in the same poll phase contributes) and proposes them as
+ * one entry. Under load the turns get longer and the batches bigger.
+ */
+class PutBatcher {
+  private queue: Array<{ readonly cmd: KvCommand; readonly bytes: number; readonly resolve: (r: Reply) => void }> = []
+  private scheduled = false
+
+  constructor(
+    private readonly engine: RaftEngine.RaftEngineShape,
+    private readonly maxBatch: number
+  ) {}
+
+  add(cmd: KvCommand): Promise<Reply> {
+    return new Promise<Reply>((resolve) => {
+      this.queue.push({ cmd, bytes: cmd.key.length + cmd.value.length + 32, resolve })
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => this.flush())
+      }
+    })
+  }
+
+  private flush(): void {
+    this.scheduled = false
+    const all = this.queue
+    this.queue = []
+    let i = 0
+    while (i < all.length) {
+      let bytes = 0
+      let j = i
+      while (j < all.length && j - i < this.maxBatch && (j === i || bytes + all[j]!.bytes <= MAX_BATCH_BYTES)) {
+        bytes += all[j]!.bytes
+        j++
+      }
+      this.propose(all.slice(i, j))
+      i = j
+    }
+  }
+
+  private propose(batch: ReadonlyArray<{ readonly cmd: KvCommand; readonly resolve: (r: Reply) => void }>): void {
+    const data = batch.length === 1 ? encodeKvCommand(batch[0]!.cmd) : encodeKvBatch(batch.map((b) => b.cmd))
+    void Effect.runPromise(Effect.either(this.engine.propose(KV_GROUP, data))).then(
+      (res) => {
+        if (res._tag === "Left") {
+          const r = errorReply(res.left)
+          for (const b of batch) b.resolve(r)
+          return
+        }
+        const results = res.right as KvResult | ReadonlyArray<KvResult>
+        batch.forEach((b, k) => {
+          const kv = Array.isArray(results) ? (results as ReadonlyArray<KvResult>)[k] : (results as KvResult)
+          b.resolve(
+            kv === undefined
+              ? { ok: false, error: "BadEntry", message: "no result for this command" }
+              : { ok: true, result: { index: kv.index, previous: kv.previous } }
+          )
+        })
+      },
+      (e: unknown) => {
+        const r = errorReply(e)
+        for (const b of batch) b.resolve(r)
+      }
+    )
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Requests
+
+interface Handler {
+  readonly engine: RaftEngine.RaftEngineShape
+  readonly sm: BatchingKvStateMachine
+  readonly puts: PutBatcher
+}
+
+/** Per connection: the last put, so that a later get on the same connection reads it. */
+interface ConnState {
+  lastPut: Promise<Reply> | undefined
+}
+
+const handle = (h: Handler, conn: ConnState, line: string): Reply | Promise<Reply> => {
+  const { engine, sm } = h
   let req: { op?: unknown; key?: unknown; value?: unknown }
   try {
     req = JSON.parse(line) as typeof req
   } catch {
-    return Effect.succeed({ ok: false, error: "BadRequest", message: "not JSON" })
+    return { ok: false, error: "BadRequest", message: "not JSON" }
   }
   const ok = (result: unknown): Reply => ({ ok: true, result })
+  const run = (eff: Effect.Effect<Reply>): Promise<Reply> => Effect.runPromise(eff).catch((e: unknown) => errorReply(e))
   switch (req?.op) {
     case "put":
       if (typeof req.key !== "string" || typeof req.value !== "string") break
-      return engine.propose(KV_GROUP, encodeKvCommand({ op: "put", key: req.key, value: req.value })).pipe(
-        Effect.map((r) => {
-          const kv = r as KvResult
-          return ok({ index: kv.index, previous: kv.previous })
-        }),
-        Effect.catchAll((e) => Effect.succeed(errorReply(e)))
-      )
+      return (conn.lastPut = h.puts.add({ op: "put", key: req.key, value: req.value }))
     case "get": {
       if (typeof req.key !== "string") break
       const key = req.key
-      return engine.readIndex(KV_GROUP).pipe(
-        Effect.map(() => ok(sm.get(key))),
-        Effect.catchAll((e) => Effect.succeed(errorReply(e)))
-      )
+      const read = () =>
+        run(
+          engine.readIndex(KV_GROUP).pipe(
+            Effect.map(() => ok(sm.get(key))),
+            Effect.catchAll((e) => Effect.succeed(errorReply(e)))
+          )
+        )
+      // Read-your-writes on a pipelined connection: the ReadIndex starts once the earlier puts are answered.
+      return conn.lastPut === undefined ? read() : conn.lastPut.then(read)
     }
     case "status":
-      return engine.figures(KV_GROUP).pipe(
-        Effect.map((f) =>
-          ok({
-            id: engine.nodeId,
-            role: f.role,
-            leader: f.leader,
-            term: f.term,
-            commitIndex: f.commitIndex,
-            appliedIndex: f.appliedIndex,
-            lastIndex: f.lastIndex
-          })
-        ),
-        Effect.catchAll((e) => Effect.succeed(errorReply(e)))
+      return run(
+        Effect.zip(engine.figures(KV_GROUP), engine.engineFigures).pipe(
+          Effect.map(([f, e]) =>
+            ok({
+              id: engine.nodeId,
+              role: f.role,
+              leader: f.leader,
+              term: f.term,
+              commitIndex: f.commitIndex,
+              appliedIndex: f.appliedIndex,
+              lastIndex: f.lastIndex,
+              proposals: f.proposals,
+              cycles: e.cycles,
+              persistCalls: e.persistCalls
+            })
+          ),
+          Effect.catchAll((e) => Effect.succeed(errorReply(e)))
+        )
       )
   }
-  return Effect.succeed({ ok: false, error: "BadRequest", message: `bad request: ${line.slice(0, 200)}` })
+  return { ok: false, error: "BadRequest", message: `bad request: ${line.slice(0, 200)}` }
 }
 
-/** Serves the line protocol; closed with the scope. */
-const serveClients = (o: RaftKvNodeOptions, engine: RaftEngine.RaftEngineShape, sm: KvStateMachine) =>
+/**
+ * Serves the line protocol; closed with the scope. Requests of one connection
+ * run concurrently (pipelining); replies go back in request order: a slot per
+ * request, and whenever the oldest slots are filled they leave in one write.
+ */
+const serveClients = (o: RaftKvNodeOptions, h: Handler) =>
   Effect.acquireRelease(
     Effect.async<net.Server, Error>((resume) => {
       const sockets = new Set<net.Socket>()
@@ -181,22 +374,42 @@ const serveClients = (o: RaftKvNodeOptions, engine: RaftEngine.RaftEngineShape, 
         socket.on("close", () => sockets.delete(socket))
         socket.on("error", () => socket.destroy())
         let buf = ""
-        // Replies go back in request order: each request chains on the previous one.
-        let chain: Promise<void> = Promise.resolve()
+        const conn: ConnState = { lastPut: undefined }
+        const slots: Array<{ text: string | undefined }> = []
+        let head = 0
+        const flushReplies = () => {
+          let out = ""
+          while (head < slots.length && slots[head]!.text !== undefined) out += slots[head++]!.text
+          if (head > 1024 && head * 2 > slots.length) {
+            slots.splice(0, head)
+            head = 0
+          }
+          if (out !== "" && !socket.destroyed) socket.write(out)
+        }
         socket.on("data", (chunk: Buffer) => {
           buf += chunk.toString("utf8")
           let nl: number
-          while ((nl = buf.indexOf("\n")) >= 0) {
-            const line = buf.slice(0, nl).trim()
-            buf = buf.slice(nl + 1)
+          let start = 0
+          let filled = false
+          while ((nl = buf.indexOf("\n", start)) >= 0) {
+            const line = buf.slice(start, nl).trim()
+            start = nl + 1
             if (line === "") continue
-            const reply = Effect.runPromise(handle(engine, sm, line))
-            chain = chain
-              .then(() => reply)
-              .then((r) => {
-                if (!socket.destroyed) socket.write(JSON.stringify(r) + "\n")
+            const slot: { text: string | undefined } = { text: undefined }
+            slots.push(slot)
+            const reply = handle(h, conn, line)
+            if (reply instanceof Promise) {
+              void reply.then((r) => {
+                slot.text = JSON.stringify(r) + "\n"
+                flushReplies()
               })
+            } else {
+              slot.text = JSON.stringify(reply) + "\n"
+              filled = true
+            }
           }
+          buf = start === 0 ? buf : buf.slice(start)
+          if (filled) flushReplies()
         })
       })
       server.on("close", () => sockets.forEach((s) => s.destroy()))
@@ -216,9 +429,9 @@ const serveClients = (o: RaftKvNodeOptions, engine: RaftEngine.RaftEngineShape, 
 export const program = (o: RaftKvNodeOptions) =>
   Effect.gen(function* () {
     const engine = yield* RaftEngine.RaftEngine
-    const sm = new KvStateMachine()
+    const sm = new BatchingKvStateMachine()
     yield* engine.createGroup(KV_GROUP, { voters: [...o.peers.keys()].sort((a, b) => a - b), stateMachine: sm })
-    yield* serveClients(o, engine, sm)
+    yield* serveClients(o, { engine, sm, puts: new PutBatcher(engine, o.maxBatch) })
     process.stdout.write(
       `READY ${JSON.stringify({ id: o.id, clientPort: o.clientPort, raftPort: o.peers.get(o.id)!.port })}\n`
     )
@@ -233,6 +446,13 @@ if (isMain) {
   } catch (e) {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`)
     process.exit(2)
+  }
+  // Harness option: die with the parent (a benchmark SIGKILLed by its runner must not leave nodes behind).
+  if (process.env.CHRONIK_EXIT_WITH_PARENT === "1") {
+    const parent = process.ppid
+    setInterval(() => {
+      if (process.ppid !== parent) process.exit(1)
+    }, 500).unref()
   }
   NodeRuntime.runMain(program(options))
 }
