@@ -7,6 +7,7 @@
  */
 import { Effect, Layer } from "effect"
 import { BrokerConfig, type BrokerConfigShape } from "../src/config/BrokerConfig.js"
+import * as FetchSessionCache from "../src/broker/FetchSessionCache.js"
 import { makeBrokerHandlers } from "../src/broker/handlers/index.js"
 import * as RequestRouter from "../src/broker/RequestRouter.js"
 import * as GroupCoordinator from "../src/group/GroupCoordinator.js"
@@ -46,7 +47,7 @@ const transportConfig = Layer.effect(
 /** The request router over every broker handler. */
 const router = RequestRouter.layer(makeBrokerHandlers)
 
-const serve = KafkaTransport.layerServe(Effect.map(RequestRouter.RequestRouter, (r) => r.route))
+const serve = KafkaTransport.layerServe(Effect.map(RequestRouter.RequestRouter, (r) => r.routeToWire))
 
 /**
  * Storage, metadata and replicas, without the network listener (in-process
@@ -66,8 +67,10 @@ export const core = (config: BrokerConfigShape, options: { readonly fileIO?: Fil
     Layer.provide(GroupStore.layerLogStore),
     Layer.provide(GroupCoordinator.layerConfigFromEnv())
   )
+  const fetchSessions = FetchSessionCache.layerFromEnv()
   return Layer.mergeAll(router).pipe(
     Layer.provideMerge(groups),
+    Layer.provideMerge(fetchSessions),
     Layer.provideMerge(replicas),
     Layer.provideMerge(metadata),
     Layer.provideMerge(storage),

@@ -17,7 +17,7 @@
  * can never claim an API that has no handler.
  */
 import { Context, Effect, Layer } from "effect"
-import type { ConnectionContext } from "../transport/KafkaTransport.js"
+import type { ConnectionContext, ResponseFrame } from "../transport/KafkaTransport.js"
 import { ErrorCode } from "../protocol/errorCodes.js"
 import { KafkaDecodeError } from "../protocol/errors.js"
 import { type ApiKey, decodeRequest, decodeRequestHeader, encodeResponse } from "../protocol/messages.js"
@@ -31,7 +31,19 @@ export interface RequestContext {
   readonly connection: ConnectionContext
 }
 
-/** A handler for one API. `handle` returns the response body, or null for no response (Produce acks=0). */
+/**
+ * A response frame (header and body) a handler encoded itself, as chunks the
+ * transport writes in order without copying them together (Fetch: the
+ * record batches straight from the log).
+ */
+export class EncodedResponse {
+  constructor(readonly chunks: ReadonlyArray<Buffer>, readonly size: number) {}
+}
+
+/**
+ * A handler for one API. `handle` returns the response body, an
+ * {@link EncodedResponse}, or null for no response (Produce acks=0).
+ */
 export interface ApiHandler {
   readonly apiKey: number
   readonly name: string
@@ -48,7 +60,7 @@ export const defineHandler = <Req, Res>(spec: {
   readonly name: string
   readonly minVersion: number
   readonly maxVersion: number
-  readonly handle: (ctx: RequestContext, body: Req) => Effect.Effect<Res | null>
+  readonly handle: (ctx: RequestContext, body: Req) => Effect.Effect<Res | EncodedResponse | null>
 }): ApiHandler => spec
 
 export interface ApiRange {
@@ -58,6 +70,9 @@ export interface ApiRange {
 }
 
 export interface RequestRouterShape {
+  /** The transport's request handler: a self-encoded response stays a list of chunks. */
+  readonly routeToWire: (conn: ConnectionContext, frame: Buffer) => Effect.Effect<ResponseFrame | null>
+  /** As `routeToWire`, with the response in one buffer (tests and tools). */
   readonly route: (conn: ConnectionContext, frame: Buffer) => Effect.Effect<Buffer | null>
   /** The API ranges this broker advertises in ApiVersions. */
   readonly apis: ReadonlyArray<ApiRange>
@@ -86,7 +101,7 @@ export const make = (handlers: ReadonlyArray<ApiHandler>): RequestRouterShape =>
 
   const closeWith = (conn: ConnectionContext, reason: string) => conn.close(reason)
 
-  const route = (conn: ConnectionContext, frame: Buffer): Effect.Effect<Buffer | null> => {
+  const routeToWire = (conn: ConnectionContext, frame: Buffer): Effect.Effect<ResponseFrame | null> => {
     let header: ReturnType<typeof decodeRequestHeader>
     try {
       header = decodeRequestHeader(frame)
@@ -130,10 +145,12 @@ export const make = (handlers: ReadonlyArray<ApiHandler>): RequestRouterShape =>
       connection: conn
     }
     return handler.handle(ctx, request.body).pipe(
-      Effect.flatMap((body) =>
+      Effect.flatMap((body): Effect.Effect<ResponseFrame | null> =>
         body === null
           ? Effect.succeed(null)
-          : Effect.sync(() => encodeResponse(apiKey as ApiKey, apiVersion, correlationId, body as never))
+          : body instanceof EncodedResponse
+            ? Effect.succeed(body.chunks)
+            : Effect.sync(() => encodeResponse(apiKey as ApiKey, apiVersion, correlationId, body as never))
       ),
       Effect.catchAllCause((cause) =>
         Effect.as(
@@ -147,7 +164,10 @@ export const make = (handlers: ReadonlyArray<ApiHandler>): RequestRouterShape =>
     )
   }
 
-  return { route, apis }
+  const route = (conn: ConnectionContext, frame: Buffer): Effect.Effect<Buffer | null> =>
+    Effect.map(routeToWire(conn, frame), (r) => (r === null || Buffer.isBuffer(r) ? r : Buffer.concat(r as ReadonlyArray<Buffer>)))
+
+  return { route, routeToWire, apis }
 }
 
 const describe = (e: unknown): string => (e instanceof KafkaDecodeError ? e.message : String(e))

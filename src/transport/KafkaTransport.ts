@@ -57,13 +57,29 @@ export interface ConnectionContext {
 }
 
 /**
+ * A response frame without its size prefix: one buffer, or chunks written in
+ * order without being copied together (Fetch sends record batches this way).
+ */
+export type ResponseFrame = Buffer | ReadonlyArray<Buffer>
+
+/** The byte length of a response frame. */
+export const responseFrameSize = (r: ResponseFrame): number => {
+  if (Buffer.isBuffer(r)) return r.length
+  let n = 0
+  for (const b of r as ReadonlyArray<Buffer>) n += b.length
+  return n
+}
+
+/**
  * Handles one request frame.
  *
  * - `frame`: the request bytes after the size prefix. Usually a view into the
  *   socket's read buffer: copy what must outlive the request (a retained
  *   view keeps the whole read chunk alive).
  * - Result: the response bytes without the size prefix (the transport writes
- *   it), or `null` for "no response" (Produce with acks=0).
+ *   it), as one buffer or a list of chunks, or `null` for "no response"
+ *   (Produce with acks=0). Chunks are written as they are: they must not be
+ *   changed afterwards.
  *
  * Requests of one connection run concurrently (up to
  * `maxInFlightPerConnection`); their responses are written in request order.
@@ -71,7 +87,7 @@ export interface ConnectionContext {
  * not get from the transport) is logged and closes that connection only.
  * Handlers of a connection that closes are interrupted.
  */
-export type RequestHandler = (conn: ConnectionContext, frame: Buffer) => Effect.Effect<Buffer | null>
+export type RequestHandler = (conn: ConnectionContext, frame: Buffer) => Effect.Effect<ResponseFrame | null>
 
 export interface BoundAddress {
   readonly host: string

@@ -39,6 +39,30 @@ for (const kind of ["node", "memory"] as const satisfies ReadonlyArray<Kind>) {
         expect(yield* h.transport.connections).toBe(1)
       }))
 
+    it.scopedLive("writes responses given as chunk lists, small (coalesced) and large (uncopied), in order", () =>
+      Effect.gen(function*() {
+        const h = yield* makeHarness(kind)
+        const big = Buffer.alloc(200 * 1024, 7)
+        yield* h.transport.serve((_conn, frame) => {
+          const s = frame.toString()
+          if (s === "big") return Effect.succeed([Buffer.from("head:"), big, Buffer.from(":tail")])
+          if (s === "empty") return Effect.succeed([])
+          return Effect.succeed([Buffer.from("r-"), frame, Buffer.from("!")])
+        })
+        const c = yield* h.connect
+        yield* c.send("a", "big", "b", "empty", "c")
+        expect(str(yield* c.receive)).toBe("r-a!")
+        const got = yield* c.receive
+        expect(got.length).toBe(5 + big.length + 5)
+        expect(got.subarray(0, 5).toString()).toBe("head:")
+        expect(got.subarray(5, 5 + big.length).equals(big)).toBe(true)
+        expect(got.subarray(5 + big.length).toString()).toBe(":tail")
+        expect(str(yield* c.receive)).toBe("r-b!")
+        expect((yield* c.receive).length).toBe(0)
+        expect(str(yield* c.receive)).toBe("r-c!")
+        expect(h.transport.metrics.snapshot().bytesOut).toBe(5 * 4 + 4 + big.length + 10 + 4 + 0 + 4)
+      }))
+
     it.scopedLive("decodes frames split at arbitrary byte boundaries (property)", () =>
       Effect.gen(function*() {
         const h = yield* makeHarness(kind)

@@ -9,12 +9,13 @@
  * - Each request takes a slot in a FIFO; the handler runs in its own fiber
  *   (started synchronously: a handler that completes synchronously never
  *   leaves this call stack). Completed slots at the head of the FIFO are
- *   written together: one copy into one buffer when small, else corked writes.
+ *   written together: one copy into one buffer when small, else corked writes
+ *   (a response given as chunks is written chunk by chunk, uncopied).
  * - A `false` from `write` pauses reading until the sink drains.
  */
 import { Cause, Deferred, Effect, Exit, Fiber, FiberId } from "effect"
 import type { Clock, Runtime } from "effect"
-import type { ConnectionContext, ConnectionInfo, RequestHandler } from "../KafkaTransport.js"
+import { type ConnectionContext, type ConnectionInfo, type RequestHandler, type ResponseFrame, responseFrameSize } from "../KafkaTransport.js"
 import { FrameDecoder, InvalidFrameSize } from "../FrameDecoder.js"
 import type { TransportCounters } from "../TransportMetrics.js"
 import type { TransportConfigShape } from "../TransportConfig.js"
@@ -48,8 +49,22 @@ export interface ServerContext {
 
 interface Slot {
   done: boolean
-  response: Buffer | null
-  fiber: Fiber.RuntimeFiber<Buffer | null> | undefined
+  response: ResponseFrame | null
+  /** Byte length of `response`. */
+  size: number
+  fiber: Fiber.RuntimeFiber<ResponseFrame | null> | undefined
+}
+
+/** Copies a response (one buffer or chunks) into `out` at `pos`. */
+const copyResponse = (r: ResponseFrame, out: Buffer, pos: number): void => {
+  if (Buffer.isBuffer(r)) {
+    r.copy(out, pos)
+    return
+  }
+  for (const b of r as ReadonlyArray<Buffer>) {
+    b.copy(out, pos)
+    pos += b.length
+  }
 }
 
 /** Responses totalling at most this many bytes are copied into one buffer per flush. */
@@ -296,19 +311,19 @@ export class Connection {
   }
 
   private dispatch(frame: Buffer): void {
-    const slot: Slot = { done: false, response: null, fiber: undefined }
+    const slot: Slot = { done: false, response: null, size: 0, fiber: undefined }
     this.slots.push(slot)
     this.pending++
     this.requests++
     const counters = this.server.counters
     counters.requests++
     counters.requestsInFlight++
-    let fiber: Fiber.RuntimeFiber<Buffer | null>
+    let fiber: Fiber.RuntimeFiber<ResponseFrame | null>
     try {
       const effect = this.server.handler(this.context, frame)
       // `Effect.succeed(x)` / `Effect.die(x)` are already exits: no fiber needed.
       if (Exit.isExit(effect)) {
-        this.complete(slot, effect as Exit.Exit<Buffer | null>)
+        this.complete(slot, effect as Exit.Exit<ResponseFrame | null>)
         return
       }
       fiber = this.server.runFork(effect)
@@ -328,11 +343,12 @@ export class Connection {
     }
   }
 
-  private complete(slot: Slot, exit: Exit.Exit<Buffer | null>): boolean {
+  private complete(slot: Slot, exit: Exit.Exit<ResponseFrame | null>): boolean {
     slot.fiber = undefined
     if (exit._tag === "Success") {
       slot.done = true
       slot.response = exit.value
+      slot.size = exit.value === null ? 0 : responseFrameSize(exit.value)
       return true
     }
     this.handlerDefect(exit.cause)
@@ -347,9 +363,9 @@ export class Connection {
     let total = 0
     let count = 0
     while (end < slots.length && slots[end]!.done) {
-      const r = slots[end]!.response
-      if (r !== null) {
-        total += 4 + r.length
+      const slot = slots[end]!
+      if (slot.response !== null) {
+        total += 4 + slot.size
         count++
       }
       end++
@@ -362,29 +378,30 @@ export class Connection {
         const out = Buffer.allocUnsafe(total)
         let pos = 0
         for (let i = start; i < end; i++) {
-          const r = slots[i]!.response
+          const { response: r, size } = slots[i]!
           if (r === null) continue
-          out.writeInt32BE(r.length, pos)
-          r.copy(out, pos + 4)
-          pos += 4 + r.length
+          out.writeInt32BE(size, pos)
+          copyResponse(r, out, pos + 4)
+          pos += 4 + size
         }
         ok = this.sink.write(out)
       } else {
         this.sink.cork()
         ok = true
         for (let i = start; i < end; i++) {
-          const r = slots[i]!.response
+          const { response: r, size } = slots[i]!
           if (r === null) continue
-          if (r.length <= SMALL_RESPONSE) {
-            const out = Buffer.allocUnsafe(4 + r.length)
-            out.writeInt32BE(r.length, 0)
-            r.copy(out, 4)
+          if (size <= SMALL_RESPONSE) {
+            const out = Buffer.allocUnsafe(4 + size)
+            out.writeInt32BE(size, 0)
+            copyResponse(r, out, 4)
             ok = this.sink.write(out) && ok
           } else {
             const header = Buffer.allocUnsafe(4)
-            header.writeInt32BE(r.length, 0)
+            header.writeInt32BE(size, 0)
             this.sink.write(header)
-            ok = this.sink.write(r) && ok
+            if (Buffer.isBuffer(r)) ok = this.sink.write(r) && ok
+            else for (const b of r as ReadonlyArray<Buffer>) ok = this.sink.write(b) && ok
           }
         }
         this.sink.uncork()
