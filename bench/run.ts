@@ -17,7 +17,12 @@
  *    - bench/loadgen/consumer.ts: a Fetch loop without a group over the 8-partition
  *      topic, then a consumer group (@platformatic/kafka) over the 1-partition topic;
  *    - Kafka's own org.apache.kafka.tools.ProducerPerformance (acks=1, acks=all) and
- *      ConsumerPerformance, from .tmp/kafka-ref/libs.
+ *      ConsumerPerformance, from .tmp/kafka-ref/libs;
+ *    - Chronik only, then: the acks=all runs again with Chronik restarted with
+ *      `--wal-fsync never`, Kafka's default durability (the Kafka rows of these
+ *      "no fsync" scenarios are its default acks=all runs).
+ *    Chronik runs with CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS=0, as the reference
+ *    Kafka runs with group.initial.rebalance.delay.ms=0.
  *    Every step has a timeout; a failing step is recorded with its error and the run
  *    goes on.
  * 3. results are merged into .tmp/bench/results.json (so `--only chronik` keeps the
@@ -208,8 +213,18 @@ const startKafka = async (): Promise<Running> => {
   return { bootstrap: `127.0.0.1:${port}`, stop }
 }
 
-const startChronik = async (): Promise<Running> => {
-  const b = await startBroker({ args: ["--num-partitions", "8"], startTimeoutMs: 90_000 })
+/**
+ * Chronik with the reference Kafka's group settings (start.sh sets
+ * group.initial.rebalance.delay.ms=0; Chronik's default is Kafka's 3000 ms).
+ * `walFsync`: Chronik's fsync policy (default `batch`: acks=all waits for a
+ * group-commit fdatasync; `never` is what Kafka does by default).
+ */
+const startChronik = async (walFsync?: "never"): Promise<Running> => {
+  const b = await startBroker({
+    args: ["--num-partitions", "8", ...(walFsync === undefined ? [] : ["--wal-fsync", walFsync])],
+    env: { CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS: "0" },
+    startTimeoutMs: 90_000
+  })
   return {
     bootstrap: b.bootstrap,
     stop: async () => {
@@ -270,50 +285,84 @@ const parseConsumerPerf = (p: Proc, expected: number): Result => {
   }
 }
 
+/**
+ * Equal durability: the acks=all rows again with Chronik started with
+ * `--wal-fsync never` (acknowledged once in the page cache, like Kafka's
+ * default `flush.messages`); for Kafka the same rows are its default runs.
+ */
+const EQUAL_DURABILITY_ROWS: ReadonlyArray<readonly [row: string, kafkaDefaultRow: string]> = [
+  ["produce acks=all p=1, no fsync", "produce acks=all p=1"],
+  ["produce acks=all p=8, no fsync", "produce acks=all p=8"],
+  ["ProducerPerformance acks=all, no fsync", "ProducerPerformance acks=all"]
+]
+
+const loadStep = async (script: string, args: ReadonlyArray<string>, budgetS: number): Promise<Result> => {
+  const p = await tsx(script, [...args, "--timeout", String(budgetS)], (budgetS + 20) * 1000)
+  return (lastJson(p) as Result | undefined) ?? { ok: false, error: p.timedOut ? `killed after ${budgetS + 20}s` : `exit ${p.code}: ${tail(p.stderr)}` }
+}
+
+const producerRun = (bootstrap: string, topic: string, acks: string, partitions: number, c = client, seconds = D) =>
+  loadStep(
+    "bench/loadgen/producer.ts",
+    ["--bootstrap", bootstrap, "--topic", topic, "--client", c, "--size", "1024", "--duration", String(seconds), "--partitions", String(partitions), "--acks", acks],
+    D + 60
+  )
+
+const producerPerf = async (bootstrap: string, topic: string, acks: string, records: number): Promise<Result> => {
+  const p = await javaTool(
+    "org.apache.kafka.tools.ProducerPerformance",
+    ["--topic", topic, "--num-records", String(records), "--record-size", "1024", "--throughput", "-1", "--producer-props", `bootstrap.servers=${bootstrap}`, `acks=${acks}`, "linger.ms=5", "batch.size=65536"],
+    (D * 4 + 60) * 1000
+  )
+  return { ...parseProducerPerf(p), records }
+}
+
 const benchBroker = async (broker: "kafka" | "chronik"): Promise<BrokerResults> => {
   const steps: Record<string, Result> = {}
   const base = { broker, date: new Date().toISOString(), durationSeconds: D, client, loadavgBefore: loadavg().map((x) => Number(x.toFixed(2))) }
-  log(`${broker}: starting`)
-  let b: Running
-  try {
-    b = broker === "kafka" ? await startKafka() : await startChronik()
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e)
-    log(`${broker}: did not start: ${msg.slice(0, 300)}`)
-    return { ...base, startError: msg.slice(0, 2000), steps }
-  }
-  current = b
-  log(`${broker}: up at ${b.bootstrap}`)
   const record = (name: string, r: Result) => {
     steps[name] = r
     const fig = r.ok ? `${r["msgsPerSec"]} msg/s ${r["mbps"] ?? ""} MB/s` : `FAILED: ${String(r.error).slice(0, 300)}`
     log(`${broker}: ${name}: ${fig}`)
   }
-  const loadStep = async (script: string, args: ReadonlyArray<string>, budgetS: number): Promise<Result> => {
-    const p = await tsx(script, [...args, "--timeout", String(budgetS)], (budgetS + 20) * 1000)
-    return (lastJson(p) as Result | undefined) ?? { ok: false, error: p.timedOut ? `killed after ${budgetS + 20}s` : `exit ${p.code}: ${tail(p.stderr)}` }
+  const start = async (walFsync?: "never"): Promise<Running | string> => {
+    log(`${broker}: starting${walFsync === undefined ? "" : ` (--wal-fsync ${walFsync})`}`)
+    try {
+      const b = broker === "kafka" ? await startKafka() : await startChronik(walFsync)
+      current = b
+      log(`${broker}: up at ${b.bootstrap}`)
+      return b
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e)
+      log(`${broker}: did not start: ${msg.slice(0, 300)}`)
+      return msg.slice(0, 2000)
+    }
   }
-  try {
-    const producer = (topic: string, acks: string, partitions: number, c = client) =>
-      loadStep(
-        "bench/loadgen/producer.ts",
-        ["--bootstrap", b.bootstrap, "--topic", topic, "--client", c, "--size", "1024", "--duration", String(D), "--partitions", String(partitions), "--acks", acks],
-        D + 60
-      )
+  const stop = async (b: Running) => {
+    log(`${broker}: stopping`)
+    await b.stop()
+    current = undefined
+  }
+  const warmUp = async (b: Running) => {
     // Warm-up (JIT of the JVM broker and of Node, page cache), not reported in the table.
-    const warm = await loadStep(
-      "bench/loadgen/producer.ts",
-      ["--bootstrap", b.bootstrap, "--topic", "bench-warmup", "--client", client, "--size", "1024", "--duration", String(Math.min(D, 8)), "--partitions", "8", "--acks", "1"],
-      D + 60
-    )
+    const warm = await producerRun(b.bootstrap, "bench-warmup", "1", 8, client, Math.min(D, 8))
     log(`${broker}: warm-up: ${warm.ok ? `${warm["msgsPerSec"]} msg/s` : `FAILED: ${String(warm.error).slice(0, 200)}`}`)
+  }
+
+  const b = await start()
+  if (typeof b === "string") return { ...base, startError: b, steps }
+  // Kafka's own tools: records sized so a run takes about D seconds at the rate our
+  // producer reached on this broker (bounded both ways), killed after a timeout.
+  let records = 20_000
+  try {
+    await warmUp(b)
     for (const acks of ["1", "all"]) {
       for (const partitions of [1, 8]) {
-        record(`produce acks=${acks} p=${partitions}`, await producer(`bench-a${acks}-p${partitions}`, acks, partitions))
+        record(`produce acks=${acks} p=${partitions}`, await producerRun(b.bootstrap, `bench-a${acks}-p${partitions}`, acks, partitions))
       }
     }
     const other = client === "kafkajs" ? "platformatic" : "kafkajs"
-    record(`produce acks=1 p=1 (${other})`, await producer(`bench-${other}`, "1", 1, other))
+    record(`produce acks=1 p=1 (${other})`, await producerRun(b.bootstrap, `bench-${other}`, "1", 1, other))
 
     const consumeFrom = (name: string) => {
       const prod = steps[name]
@@ -334,19 +383,9 @@ const benchBroker = async (broker: "kafka" | "chronik"): Promise<BrokerResults> 
       )
     else record("consume group p=1", { ok: false, error: "nothing produced to read" })
 
-    // Kafka's own tools: records sized so a run takes about D seconds at the rate our
-    // producer reached on this broker (bounded both ways), killed after a timeout.
     const rate = Number(steps["produce acks=1 p=8"]?.["msgsPerSec"] ?? steps["produce acks=1 p=1"]?.["msgsPerSec"] ?? 0)
-    const records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
-    for (const acks of ["1", "all"]) {
-      const topic = `perf-a${acks}`
-      const p = await javaTool(
-        "org.apache.kafka.tools.ProducerPerformance",
-        ["--topic", topic, "--num-records", String(records), "--record-size", "1024", "--throughput", "-1", "--producer-props", `bootstrap.servers=${b.bootstrap}`, `acks=${acks}`, "linger.ms=5", "batch.size=65536"],
-        (D * 4 + 60) * 1000
-      )
-      record(`ProducerPerformance acks=${acks}`, { ...parseProducerPerf(p), records })
-    }
+    records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
+    for (const acks of ["1", "all"]) record(`ProducerPerformance acks=${acks}`, await producerPerf(b.bootstrap, `perf-a${acks}`, acks, records))
     const pp = steps["ProducerPerformance acks=1"]
     const consumeN = pp?.ok === true ? Number(pp["messages"]) : 0
     if (consumeN > 0) {
@@ -358,9 +397,30 @@ const benchBroker = async (broker: "kafka" | "chronik"): Promise<BrokerResults> 
       record("ConsumerPerformance", parseConsumerPerf(p, consumeN))
     } else record("ConsumerPerformance", { ok: false, error: "ProducerPerformance acks=1 produced nothing to read" })
   } finally {
-    log(`${broker}: stopping`)
-    await b.stop()
-    current = undefined
+    await stop(b)
+  }
+
+  if (broker === "kafka") {
+    // Kafka's default already acknowledges from the page cache: its equal-durability rows are the default runs.
+    for (const [row, from] of EQUAL_DURABILITY_ROWS) {
+      const r = steps[from]
+      if (r !== undefined) steps[row] = { ...r, sameRunAs: from }
+    }
+  } else if (!interrupted) {
+    const nb = await start("never")
+    if (typeof nb === "string") {
+      for (const [row] of EQUAL_DURABILITY_ROWS) record(row, { ok: false, error: `did not start with --wal-fsync never: ${nb.slice(0, 300)}` })
+    } else {
+      try {
+        await warmUp(nb)
+        for (const partitions of [1, 8]) {
+          record(`produce acks=all p=${partitions}, no fsync`, await producerRun(nb.bootstrap, `bench-nofsync-p${partitions}`, "all", partitions))
+        }
+        record("ProducerPerformance acks=all, no fsync", await producerPerf(nb.bootstrap, "perf-nofsync", "all", records))
+      } finally {
+        await stop(nb)
+      }
+    }
   }
   return { ...base, loadavgAfter: loadavg().map((x) => Number(x.toFixed(2))), steps }
 }
@@ -394,8 +454,9 @@ const stepCell = (r: Result | undefined): { thr: string; lat: string } => {
     }
   if (!r.ok) return { thr: `**FAILED**: ${String(r.error ?? "?").replace(/\|/g, "/").replace(/\s+/g, " ").slice(0, 160)}`, lat: "" }
   const l = r["latencyMs"] as Record<string, number> | undefined
+  const same = typeof r["sameRunAs"] === "string" ? ` (= the default run)` : ""
   return {
-    thr: `${int(r["msgsPerSec"])} msg/s, ${fmt(r["mbps"])} MB/s`,
+    thr: `${int(r["msgsPerSec"])} msg/s, ${fmt(r["mbps"])} MB/s${same}`,
     lat: l === undefined ? "" : `${fmt(l["p50"])} / ${fmt(l["p99"])} / ${fmt(l["p999"])}`
   }
 }
@@ -405,6 +466,17 @@ const ratio = (a: Result | undefined, b: Result | undefined): string => {
   const x = Number(a["msgsPerSec"])
   const y = Number(b["msgsPerSec"])
   return y > 0 ? `${(x / y).toFixed(2)}×` : "–"
+}
+
+/** Kafka's equal-durability rows are its default acks=all runs (also for results stored before these rows existed). */
+const withEqualDurabilityRows = (r: BrokerResults | undefined): BrokerResults | undefined => {
+  if (r === undefined) return r
+  const steps = { ...r.steps }
+  for (const [row, from] of EQUAL_DURABILITY_ROWS) {
+    const d = steps[from]
+    if (steps[row] === undefined && d !== undefined) steps[row] = { ...d, sameRunAs: from }
+  }
+  return { ...r, steps }
 }
 
 const markdown = (all: AllResults): string => {
@@ -427,7 +499,7 @@ const markdown = (all: AllResults): string => {
     ""
   )
 
-  const k = all.kafka
+  const k = withEqualDurabilityRows(all.kafka)
   const c = all.chronik
   if (k !== undefined || c !== undefined) {
     out.push("## Apache Kafka vs Chronik, side by side", "")
@@ -446,6 +518,11 @@ const markdown = (all: AllResults): string => {
         "latency = send() to acknowledgement of the batch, ms (p50 / p99 / p99.9). MB = 10^6 bytes of values. " +
         "Consumer: `bench/loadgen/consumer.ts`; `fetch` = Fetch loop from offset 0 without a group, `group` = @platformatic/kafka consumer group from earliest. " +
         "ProducerPerformance/ConsumerPerformance: Kafka's own tools (org.apache.kafka.tools, `--record-size 1024 --throughput -1`, producer `linger.ms=5 batch.size=65536`), MB/s converted to 10^6 bytes.",
+      "",
+      "Both brokers run consumer groups with an initial rebalance delay of 0 (Kafka: `group.initial.rebalance.delay.ms=0` in `scripts/kafka-reference/start.sh`; " +
+        "Chronik: `CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS=0`). Durability: by default Kafka acknowledges acks=all from the page cache (no fsync per write, " +
+        "`flush.messages` unlimited) while Chronik's default `--wal-fsync batch` acknowledges after a group-commit fdatasync. " +
+        "The `no fsync` rows are at equal durability: Chronik restarted with `--wal-fsync never` (after its own warm-up), against Kafka's default acks=all runs (the same figures as Kafka's default rows).",
       ""
     )
     out.push("| scenario | Kafka throughput | Kafka latency p50/p99/p99.9 ms | Chronik throughput | Chronik latency p50/p99/p99.9 ms | Chronik / Kafka (msg/s) |")

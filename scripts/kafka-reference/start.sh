@@ -95,6 +95,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=1
+# Durability stays Kafka's default: no log.flush.interval.messages / log.flush.interval.ms, so
+# acks=all is acknowledged from the page cache (bench/run.ts compares it with Chronik's
+# --wal-fsync never, and Chronik runs with CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS=0 to match
+# the rebalance delay above).
 PROPS
 if [[ -n "${KAFKA_EXTRA_PROPS:-}" ]]; then
   printf '%b\n' "$KAFKA_EXTRA_PROPS" >> "$CONFIG"
