@@ -73,7 +73,7 @@ export const options = {
     "Largest request frame; a larger one closes the connection"
   ),
   connectionsMaxIdleMs: int("connections-max-idle-ms", "connectionsMaxIdleMs", d.connectionsMaxIdleMs, "Idle connection timeout"),
-  memoryTierBytes: int("memory-tier-bytes", "memoryTierBytes", d.memoryTierBytes, "Memory for the hot read tier")
+  memoryTierBytes: int("memory-tier-bytes", "memoryTierBytes", d.memoryTierBytes, "Memory for the hot read tier of recent data, shared by all partitions (bytes)")
 }
 
 /** Builds the validated config from parsed options; fails with a message meant for a person. */

@@ -56,7 +56,7 @@ export const defaults = {
   messageMaxBytes: 1048588,
   socketRequestMaxBytes: 104857600,
   connectionsMaxIdleMs: 600000,
-  memoryTierBytes: 64 * 1024 * 1024
+  memoryTierBytes: 256 * 1024 * 1024
 } as const
 
 /** The raw settings as the CLI and environment supply them, before validation. */

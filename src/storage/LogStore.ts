@@ -65,11 +65,19 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
     const lock = yield* Effect.makeSemaphore(1)
     const serialized = lock.withPermits(1)
 
+    /** Open logs sharing the node-wide memory tier budget (those that do not set their own). */
+    const sharing = new Set<string>()
+    const tierShare = (count: number): number => Math.floor(cfg.memoryTierBytes / Math.max(1, count))
+    const rebalanceTiers = (): void => {
+      const share = tierShare(sharing.size)
+      for (const id of sharing) logs.get(id)?.core.setMemoryTierBytes(share)
+    }
+
     const logConfig = (over?: Partial<LogConfig>): Partial<LogConfig> => ({
       segmentBytes: cfg.segmentBytes,
       segmentMs: cfg.segmentMs,
       indexIntervalBytes: cfg.indexIntervalBytes,
-      memoryTierBytes: cfg.memoryTierBytes,
+      memoryTierBytes: tierShare(sharing.size + 1),
       ...over
     })
 
@@ -78,7 +86,15 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         const existing = logs.get(id)
         if (existing) return Effect.succeed(existing)
         return openLog({ io, sync, id, dir: path.join(cfg.dataDir, encodeLogId(id)), config: logConfig(over) }).pipe(
-          Effect.tap((log) => Effect.sync(() => logs.set(id, log)))
+          Effect.tap((log) =>
+            Effect.sync(() => {
+              logs.set(id, log)
+              if (over?.memoryTierBytes === undefined) {
+                sharing.add(id)
+                rebalanceTiers()
+              }
+            })
+          )
         )
       })).pipe(Effect.withSpan("LogStore.open", { attributes: { log: id }, captureStackTrace: false }))
 
@@ -93,6 +109,7 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         const l = logs.get(id)
         if (!l) return Effect.fail(new LogNotFound({ log: id }))
         logs.delete(id)
+        if (sharing.delete(id)) rebalanceTiers()
         return l.close
       }))
 
@@ -101,6 +118,7 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         const dir = path.join(cfg.dataDir, encodeLogId(id))
         const l = logs.get(id)
         logs.delete(id)
+        if (sharing.delete(id)) rebalanceTiers()
         if (l) {
           return Effect.tryPromise({ try: () => l.core.destroy(), catch: (e) => toStorageError(id, "delete", e) as StorageError })
         }

@@ -6,12 +6,26 @@
  */
 import { FRAME_HEADER, type LogEntry } from "./Frame.js"
 
+const EVICTED: LogEntry = { firstKey: -1, lastKey: -1, term: 0, maxTimestamp: -1, type: 0, payload: Buffer.alloc(0) }
+
 export class MemoryTier {
   private entries: Array<LogEntry> = []
   private head = 0
   private bytes = 0
 
-  constructor(private readonly capacity: number) {}
+  constructor(private capacityBytes: number) {}
+
+  /** Current budget in bytes (0: disabled). */
+  get capacity(): number {
+    return this.capacityBytes
+  }
+
+  /** Changes the budget, evicting the oldest entries down to it (the node-wide share moves as logs open and close). */
+  setCapacity(bytes: number): void {
+    this.capacityBytes = bytes
+    if (bytes <= 0) this.clear()
+    else while (this.bytes > bytes) this.evictOldest()
+  }
 
   get size(): number {
     return this.entries.length - this.head
@@ -19,25 +33,27 @@ export class MemoryTier {
   get byteSize(): number {
     return this.bytes
   }
+  /** Payload bytes still referenced by the cache's slots, evicted ones included (for tests). */
+  referencedPayloadBytes(): number {
+    let n = 0
+    for (const e of this.entries) n += e.payload.length
+    return n
+  }
   /** firstKey of the oldest cached entry, or undefined if empty. */
   firstKey(): number | undefined {
     return this.head < this.entries.length ? this.entries[this.head]!.firstKey : undefined
   }
 
   push(e: LogEntry): void {
-    if (this.capacity <= 0) return
+    if (this.capacityBytes <= 0) return
     const sz = e.payload.length + FRAME_HEADER
-    if (sz > this.capacity) {
+    if (sz > this.capacityBytes) {
       this.clear()
       return
     }
     this.entries.push(e)
     this.bytes += sz
-    while (this.bytes > this.capacity) {
-      const old = this.entries[this.head]!
-      this.bytes -= old.payload.length + FRAME_HEADER
-      this.head++
-    }
+    while (this.bytes > this.capacityBytes) this.evictOldest()
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head)
       this.head = 0
@@ -54,10 +70,18 @@ export class MemoryTier {
 
   /** Drop entries with lastKey < key. */
   dropBefore(key: number): void {
-    while (this.head < this.entries.length && this.entries[this.head]!.lastKey < key) {
-      this.bytes -= this.entries[this.head]!.payload.length + FRAME_HEADER
-      this.head++
-    }
+    while (this.head < this.entries.length && this.entries[this.head]!.lastKey < key) this.evictOldest()
+  }
+
+  /**
+   * Drops the oldest entry and releases its slot at once: the array is only
+   * compacted now and then, and a slot still pointing at an evicted entry
+   * would keep its payload alive past the capacity.
+   */
+  private evictOldest(): void {
+    this.bytes -= this.entries[this.head]!.payload.length + FRAME_HEADER
+    this.entries[this.head] = EVICTED
+    this.head++
   }
 
   clear(): void {

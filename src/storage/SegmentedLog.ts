@@ -166,6 +166,11 @@ export class LogCore implements Syncable {
     this.tier = new MemoryTier(config.memoryTierBytes)
   }
 
+  /** Sets this log's memory tier budget (LogStore divides the node-wide budget among open logs). */
+  setMemoryTierBytes(bytes: number): void {
+    this.tier.setCapacity(bytes)
+  }
+
   // -------------------------------------------------------------------------
   // accessors
 
@@ -307,7 +312,7 @@ export class LogCore implements Syncable {
         seg.keyOfMaxTimestamp = e.firstKey
       }
       seg.bytesSinceIndex += size
-      if (this.config.memoryTierBytes > 0) {
+      if (this.tier.capacity > 0) {
         this.tier.push({
           firstKey: e.firstKey,
           lastKey: e.lastKey,

@@ -14,7 +14,10 @@ export interface StorageConfigShape {
   readonly segmentBytes: number
   readonly segmentMs: number
   readonly indexIntervalBytes: number
-  /** Memory tier budget per log (bytes); 0 disables it. */
+  /**
+   * Memory tier budget of the node (bytes), divided evenly among the open logs
+   * that do not set their own; 0 disables it.
+   */
   readonly memoryTierBytes: number
 }
 
@@ -23,7 +26,7 @@ export const defaults: Omit<StorageConfigShape, "dataDir"> = {
   segmentBytes: defaultLogConfig.segmentBytes,
   segmentMs: defaultLogConfig.segmentMs,
   indexIntervalBytes: defaultLogConfig.indexIntervalBytes,
-  memoryTierBytes: defaultLogConfig.memoryTierBytes
+  memoryTierBytes: 256 * 1024 * 1024
 }
 
 const fsyncPolicyConfig = Config.string("fsyncPolicy").pipe(
