@@ -30,6 +30,7 @@
  * check-quorum take over. Any API call or Raft message for a quiesced group
  * wakes it first. See docs/raft-services.md.
  */
+import { LatencyHistogram, type LatencySnapshot } from "./LatencyHistogram.js"
 import { Clock, Context, Data, Deferred, Effect, Either, FiberId, Layer, PubSub, Queue, Random, Stream } from "effect"
 import type * as Scope from "effect/Scope"
 import { Mulberry32 } from "./core/random.js"
@@ -41,6 +42,7 @@ import type {
   Entry,
   GroupId,
   Message,
+  MessageType,
   MsgLiveness,
   NodeId,
   RaftError,
@@ -127,6 +129,12 @@ export interface EngineFigures {
   /** Peers (members of hosted groups) and how many of them are live (gauges). */
   readonly peers: number
   readonly livePeers: number
+  /** Raft messages sent, by message type (core and driver messages). */
+  readonly messagesSentByType: Readonly<Partial<Record<MessageType, number>>>
+  /** Proposal to applied-on-this-node latency of successful proposals made on this node. */
+  readonly commitLatency: LatencySnapshot
+  /** Duration of each persist (log store write + sync, all groups of one cycle). */
+  readonly persistLatency: LatencySnapshot
 }
 
 // ---------------------------------------------------------------------------
@@ -229,6 +237,8 @@ export class RaftEngine extends Context.Tag("chronik/RaftEngine")<RaftEngine, Ra
 interface Pending {
   readonly term: number
   readonly deferred: Deferred.Deferred<unknown, ProposeError>
+  /** Engine clock (ms) when proposed: commit latency. */
+  readonly proposedAtMs: number
 }
 
 interface GroupState {
@@ -299,6 +309,14 @@ export const make = (
     const livenessTimeoutTicks = electionTicks
     // Liveness epoch: start time plus a per-process counter, so that a restart at the same instant differs.
     const epoch = (yield* Clock.currentTimeMillis) * 1024 + (engineInstances++ % 1024)
+
+    const clock = yield* Effect.clock
+    const commitLatency = new LatencyHistogram()
+    const persistLatency = new LatencyHistogram()
+    const sentByType: Partial<Record<MessageType, number>> = {}
+    const countSent = (ms: ReadonlyArray<Message>): void => {
+      for (const m of ms) sentByType[m.type] = (sentByType[m.type] ?? 0) + 1
+    }
 
     const groups = new Map<GroupId, GroupState>()
     /** Groups that are ticked (all groups when quiescence is off). */
@@ -593,7 +611,10 @@ export const make = (
         const p = g.pending.get(e.index)
         if (p !== undefined) {
           g.pending.delete(e.index)
-          if (p.term === e.term) Deferred.unsafeDone(p.deferred, Effect.succeed(result))
+          if (p.term === e.term) {
+            commitLatency.record(clock.unsafeCurrentTimeMillis() - p.proposedAtMs)
+            Deferred.unsafeDone(p.deferred, Effect.succeed(result))
+          }
           else {
             g.proposalsFailed++
             Deferred.unsafeDone(p.deferred, Effect.fail(new ProposalLost({ group: g.id, index: e.index, reason: "Overwritten" })))
@@ -608,6 +629,7 @@ export const make = (
       if (outbox.length === 0) return Effect.void
       const out = outbox
       outbox = []
+      countSent(out)
       return transport.send(out)
     })
 
@@ -626,7 +648,9 @@ export const make = (
       }
       if (items.length > 0) {
         figures.persistCalls++
+        const persistStart = clock.unsafeCurrentTimeMillis()
         yield* logStore.persist(items)
+        persistLatency.record(clock.unsafeCurrentTimeMillis() - persistStart)
       }
       // 2. send (one frame per peer)
       const out: Array<Message> = []
@@ -635,6 +659,7 @@ export const make = (
       // driver messages (quiescence, liveness) ride in the same frames
       for (const m of outbox) out.push(m)
       outbox = []
+      countSent(out)
       if (out.length > 0) yield* transport.send(out)
       // 3. apply, 4. advance
       for (const [g, rd] of work) {
@@ -807,7 +832,7 @@ export const make = (
           }
           g.proposals++
           const d = Deferred.unsafeMake<unknown, ProposeError>(FiberId.none)
-          g.pending.set(res.right.lastIndex, { term: res.right.term, deferred: d })
+          g.pending.set(res.right.lastIndex, { term: res.right.term, deferred: d, proposedAtMs: clock.unsafeCurrentTimeMillis() })
           return Either.right(d)
         }),
         (d) => timeout(group, "propose", Deferred.await(d))
@@ -819,7 +844,7 @@ export const make = (
           const res = g.core.proposeConfChange({ type, nodeId: node })
           if (Either.isLeft(res)) return Either.left(res.left)
           const d = Deferred.unsafeMake<unknown, ProposeError>(FiberId.none)
-          g.pending.set(res.right.lastIndex, { term: res.right.term, deferred: d })
+          g.pending.set(res.right.lastIndex, { term: res.right.term, deferred: d, proposedAtMs: clock.unsafeCurrentTimeMillis() })
           return Either.right(d)
         }),
         (d) => Effect.asVoid(timeout(group, "confChange", Deferred.await(d)))
@@ -917,7 +942,10 @@ export const make = (
         livenessSent: figures.livenessSent,
         livenessReceived: figures.livenessReceived,
         peers: peers.size,
-        livePeers: Array.from(peers.values()).filter((p) => p.live).length
+        livePeers: Array.from(peers.values()).filter((p) => p.live).length,
+        messagesSentByType: { ...sentByType },
+        commitLatency: commitLatency.snapshot(),
+        persistLatency: persistLatency.snapshot()
       })),
       logEntries: (group, lo, hi) =>
         Effect.suspend(() => {

@@ -139,6 +139,32 @@ describe("RaftEngine on the TestCluster harness", () => {
       expect(f.progress.size).toBe(3)
     }))
 
+  it.scopedLive("publishes engine figures: messages by type, commit and persist latency histograms", () =>
+    Effect.gen(function* () {
+      const c = yield* makeRaftTestCluster(3, { seed: 17, fsyncDelayMs: 3 })
+      const l = yield* c.awaitLeader()
+      for (let i = 0; i < 20; i++) yield* c.propose(l.id, put("k", `v${i}`))
+      yield* c.advance(300) // a few heartbeat intervals
+      const engine = yield* c.engine(l.id)
+      const ef = yield* engine.engineFigures
+      // every successful proposal made on the leader was timed, on the virtual clock
+      expect(ef.commitLatency.count).toBe(20)
+      expect(ef.commitLatency.cumulative.at(-1)).toBe(20)
+      // a commit needs the leader's and a follower's fsync (3 ms each here) and a round trip
+      expect(ef.commitLatency.maxMs).toBeGreaterThanOrEqual(3)
+      expect(ef.commitLatency.sumMs / ef.commitLatency.count).toBeLessThan(1000)
+      expect(ef.persistLatency.count).toBeGreaterThan(0)
+      expect(ef.persistLatency.sumMs).toBeGreaterThanOrEqual(3 * ef.persistLatency.count)
+      // the leader sent appends and heartbeats; a follower sent responses, no appends
+      expect(ef.messagesSentByType.MsgApp ?? 0).toBeGreaterThan(0)
+      expect(ef.messagesSentByType.MsgHeartbeat ?? 0).toBeGreaterThan(0)
+      const follower = yield* c.engine(c.ids.find((id) => id !== l.id)!)
+      const ff = yield* follower.engineFigures
+      expect(ff.messagesSentByType.MsgAppResp ?? 0).toBeGreaterThan(0)
+      expect(ff.messagesSentByType.MsgApp ?? 0).toBe(0)
+      expect(ff.commitLatency.count).toBe(0)
+    }))
+
   it.scopedLive("a partitioned minority cannot commit; the majority elects and commits; heal converges", () =>
     Effect.gen(function* () {
       const c = yield* makeRaftTestCluster(5, { seed: 3 })
