@@ -3,7 +3,7 @@
  *
  *   npm run bench                              # micro + Apache Kafka + Chronik side by side
  *   npm run bench -- --quick                   # short runs (about 4 s each)
- *   npm run bench -- --only micro|kafka|chronik|side-by-side
+ *   npm run bench -- --only micro|kafka|chronik|side-by-side|raft-tcp
  *   npm run bench -- --client kafkajs          # load client (default @platformatic/kafka)
  *   npm run bench -- --duration 12             # seconds per load run
  *   npm run bench -- --render-only             # regenerate docs/PERFORMANCE.md from the last results
@@ -46,13 +46,15 @@ const quick = flag("quick") !== undefined
 const only = flag("only")
 const client = flag("client") ?? "platformatic"
 const D = Number(flag("duration") ?? (quick ? 4 : 12))
-if (only !== undefined && !["micro", "kafka", "chronik", "side-by-side"].includes(only)) {
-  console.error(`--only must be micro, kafka, chronik or side-by-side (got ${only})`)
+if (only !== undefined && !["micro", "kafka", "chronik", "side-by-side", "raft-tcp"].includes(only)) {
+  console.error(`--only must be micro, kafka, chronik, side-by-side or raft-tcp (got ${only})`)
   process.exit(2)
 }
 // --render-only: rewrite docs/PERFORMANCE.md from .tmp/bench/results.json, measuring nothing.
 const renderOnly = flag("render-only") !== undefined
 const doMicro = !renderOnly && (only === undefined || only === "micro")
+/** Raft over TCP (3 RaftKvNode processes): commit latency at fixed rates and election time; see docs/PERFORMANCE.md. */
+const doRaftTcp = !renderOnly && (only === undefined || only === "raft-tcp")
 const doKafka = !renderOnly && (only === undefined || only === "kafka" || only === "side-by-side")
 const doChronik = !renderOnly && (only === undefined || only === "chronik" || only === "side-by-side")
 
@@ -138,6 +140,7 @@ interface AllResults {
   command?: string
   machine?: Record<string, string>
   micro?: { date: string; modules: Record<string, Result> }
+  raftTcp?: { date: string; result: Result }
   kafka?: BrokerResults
   chronik?: BrokerResults
 }
@@ -168,6 +171,19 @@ const runMicro = async (): Promise<NonNullable<AllResults["micro"]>> => {
     log(`micro: ${name}: ${modules[name]!.ok ? "ok" : modules[name]!.error}`)
   }
   return { date: new Date().toISOString(), modules }
+}
+
+// ------------------------------------------------------------------ raft over TCP
+
+const runRaftTcp = async (): Promise<NonNullable<AllResults["raftTcp"]>> => {
+  log("raft-tcp: 3 RaftKvNode processes, commit latency at 1k/2k/5k proposals/s, then leader kills")
+  const args = ["--rate", "5000", "--duration", quick ? "5" : "20", "--elections", quick ? "10" : "40"]
+  // the bench has its own overall timeout (604 s quick, 1,849 s full); this one is a backstop
+  const p = await tsx("bench/raft-tcp.ts", args, quick ? 660_000 : 1_900_000)
+  const j = lastJson(p)
+  const result = j === undefined ? { ok: false, error: p.timedOut ? "timed out" : `exit ${p.code}: ${tail(p.stderr)}` } : (j as Result)
+  log(`raft-tcp: ${result.ok === false ? result.error : "ok"} (figures in .tmp/bench/results.json, key raftTcp)`)
+  return { date: new Date().toISOString(), result }
 }
 
 // ------------------------------------------------------------------ brokers
@@ -600,6 +616,7 @@ const main = async () => {
     all.machine = await machineInfo()
   }
   if (doMicro) all.micro = await runMicro()
+  if (doRaftTcp) all.raftTcp = await runRaftTcp()
   if (doKafka) all.kafka = await benchBroker("kafka")
   if (doChronik) all.chronik = await benchBroker("chronik")
   if (interrupted) return // partial figures from an interrupted run are not written
