@@ -9,32 +9,16 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { resolve } from "node:path"
 import { Consumer, MessagesStreamModes, stringDeserializers } from "@platformatic/kafka"
-import { type Admin, AssignerProtocol, type Consumer as KjsConsumer, Kafka, logLevel } from "kafkajs"
+import { type Admin, type Consumer as KjsConsumer, Kafka, logLevel } from "kafkajs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type BrokerProcess, startBroker } from "../support/broker.js"
+import { describeGroup, type GroupView } from "../support/groupView.js"
 import { sleep, waitFor } from "../support/wait.js"
 
 const repoRoot = resolve(import.meta.dirname, "../..")
 const PARTITIONS = 6
 const SESSION_TIMEOUT = 6000
 const HEARTBEAT = 500
-
-interface GroupView {
-  readonly state: string
-  /** memberId -> partitions of `topic` */
-  readonly assignments: Map<string, Array<number>>
-}
-
-const describeGroup = async (admin: Admin, groupId: string, topic: string): Promise<GroupView> => {
-  const { groups } = await admin.describeGroups([groupId])
-  const g = groups[0]!
-  const assignments = new Map<string, Array<number>>()
-  for (const m of g.members) {
-    const decoded = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null
-    assignments.set(m.memberId, [...(decoded?.assignment[topic] ?? [])].sort((a, b) => a - b))
-  }
-  return { state: g.state, assignments }
-}
 
 /** Stable, exactly the expected members, and every partition owned by exactly one of them. */
 const isSettled = (view: GroupView, members: ReadonlySet<string>): boolean => {

@@ -21,29 +21,18 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { resolve } from "node:path"
 import { Connection, Consumer, MessagesStreamModes, leaveGroupV5, stringDeserializers } from "@platformatic/kafka"
-import { type Admin, AssignerProtocol, Kafka, logLevel } from "kafkajs"
+import { type Admin, Kafka, logLevel } from "kafkajs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type BrokerProcess, startBroker } from "../support/broker.js"
+import { describeGroup, type GroupView } from "../support/groupView.js"
 import { sleep, waitFor } from "../support/wait.js"
 
 const repoRoot = resolve(import.meta.dirname, "../..")
 const PARTITIONS = 6
 const HEARTBEAT = 500
 
-/** memberId -> partitions, when the group is Stable */
-const describeGroup = async (admin: Admin, groupId: string, topic: string) => {
-  const { groups } = await admin.describeGroups([groupId])
-  const g = groups[0]!
-  const assignments = new Map<string, Array<number>>()
-  for (const m of g.members) {
-    const decoded = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null
-    assignments.set(m.memberId, [...(decoded?.assignment[topic] ?? [])].sort((a, b) => a - b))
-  }
-  return { state: g.state, assignments }
-}
-
 const settled = async (admin: Admin, groupId: string, topic: string, members: () => ReadonlyArray<string>, what: string) => {
-  let last: Awaited<ReturnType<typeof describeGroup>> | undefined
+  let last: GroupView | undefined
   await waitFor(
     async () => {
       last = await describeGroup(admin, groupId, topic)
