@@ -37,7 +37,7 @@ export interface RequestContext {
  * record batches straight from the log).
  */
 export class EncodedResponse {
-  constructor(readonly chunks: ReadonlyArray<Buffer>, readonly size: number) {}
+  constructor(readonly chunks: ReadonlyArray<Buffer>) {}
 }
 
 /**

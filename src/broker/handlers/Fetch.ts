@@ -80,10 +80,8 @@ const responseState = (p: PartitionOut): PartitionResponseState => ({
 })
 
 /** The response, encoded here so the record batches are written without copies. */
-const encoded = (version: number, correlationId: number, r: FetchResponseOut): EncodedResponse => {
-  const { chunks, size } = encodeFetchResponse(version, correlationId, r)
-  return new EncodedResponse(chunks, size)
-}
+const encoded = (version: number, correlationId: number, r: FetchResponseOut): EncodedResponse =>
+  new EncodedResponse(encodeFetchResponse(version, correlationId, r).chunks)
 
 export const make = Effect.gen(function* () {
   const metadata = yield* ClusterMetadata
