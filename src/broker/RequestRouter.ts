@@ -16,7 +16,7 @@
  * The router advertises exactly the handlers it was given, so ApiVersions
  * can never claim an API that has no handler.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Exit, Layer } from "effect"
 import type { ConnectionContext, ResponseFrame } from "../transport/KafkaTransport.js"
 import { ErrorCode } from "../protocol/errorCodes.js"
 import { KafkaDecodeError } from "../protocol/errors.js"
@@ -144,14 +144,24 @@ export const make = (handlers: ReadonlyArray<ApiHandler>): RequestRouterShape =>
       clientId: request.clientId,
       connection: conn
     }
-    return handler.handle(ctx, request.body).pipe(
-      Effect.flatMap((body): Effect.Effect<ResponseFrame | null> =>
-        body === null
-          ? Effect.succeed(null)
-          : body instanceof EncodedResponse
-            ? Effect.succeed(body.chunks)
-            : Effect.sync(() => encodeResponse(apiKey as ApiKey, apiVersion, correlationId, body as never))
-      ),
+    const toWire = (body: unknown): ResponseFrame | null =>
+      body === null
+        ? null
+        : body instanceof EncodedResponse
+          ? body.chunks
+          : encodeResponse(apiKey as ApiKey, apiVersion, correlationId, body as never)
+    const handled = handler.handle(ctx, request.body)
+    // A handler that answered synchronously (`Effect.succeed`, an Exit): encode now and
+    // return an Exit too, so the transport runs no fiber for this request.
+    if (Exit.isExit(handled) && Exit.isSuccess(handled)) {
+      try {
+        return Exit.succeed(toWire(handled.value))
+      } catch {
+        // an encoding defect takes the logged path below
+      }
+    }
+    return handled.pipe(
+      Effect.flatMap((body) => Effect.sync(() => toWire(body))),
       Effect.catchAllCause((cause) =>
         Effect.as(
           Effect.zipRight(

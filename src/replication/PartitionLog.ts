@@ -20,10 +20,17 @@ export interface PartitionLog {
   readonly startKey: () => number
   /** Offset the next appended batch will get (log end offset). */
   readonly nextKey: () => number
-  /** Appends batches in order; returns once written to the OS (not yet durable). */
-  readonly append: (entries: ReadonlyArray<PartitionLogEntry>) => Effect.Effect<void, LogError>
-  /** Returns once every entry up to `key` is durable under the fsync policy. */
-  readonly awaitDurable: (key: number) => Effect.Effect<void, LogError>
+  /**
+   * Appends batches in order, synchronously: once it returns they are written
+   * to the OS (not yet durable). Throws the LogError on failure. Synchronous
+   * so that the produce path runs without a fiber per partition.
+   */
+  readonly appendNow: (entries: ReadonlyArray<PartitionLogEntry>) => void
+  /**
+   * Calls `done` once every entry up to `key` is durable under the fsync
+   * policy (at once if it already is), or with the error if the log fails.
+   */
+  readonly onDurable: (key: number, done: (error?: LogError) => void) => void
   /** Whole entries from the one containing `fromKey`, at least one if any, up to maxBytes, below `endKey`. */
   readonly read: (fromKey: number, maxBytes: number, endKey: number) => Effect.Effect<ReadonlyArray<PartitionLogEntry>, LogError>
   /** First entry whose maxTimestamp >= ts, or undefined. */

@@ -46,6 +46,11 @@ export interface AppendResult {
   readonly logStartOffset: bigint
 }
 
+/** What `appendNow` did with a batch. */
+export type AppendOutcome =
+  | { readonly _tag: "Appended"; readonly result: AppendResult; readonly lastKey: number }
+  | { readonly _tag: "Failed"; readonly error: AppendError }
+
 export interface ReadResult {
   readonly records: ReadonlyArray<Buffer>
   readonly bytes: number
@@ -86,7 +91,6 @@ export class PartitionReplica {
   readonly config: () => EffectiveTopicConfig
   private readonly now: () => number
   private readonly producers = new ProducerStateTable()
-  private readonly appendLock = Effect.unsafeMakeSemaphore(1)
   private readonly epochs: Array<EpochEntry> = []
   private hw: number
   private waiters = new Set<() => void>()
@@ -148,12 +152,20 @@ export class PartitionReplica {
     return BigInt(this.hw)
   }
 
-  /** Validates, deduplicates, assigns offsets and appends one produce batch. */
-  append(records: Buffer | null, acks: number): Effect.Effect<AppendResult, AppendError> {
+  /**
+   * Validates, deduplicates, assigns offsets and appends one produce batch,
+   * synchronously (no fiber): the produce path calls this for every
+   * partition of a request in one loop. `Appended.lastKey` is the offset the
+   * batch is committed at (a duplicate's original last offset); pass it to
+   * `whenCommitted` for acks=all.
+   */
+  appendNow(records: Buffer | null): AppendOutcome {
     const topic = this.topic
     const partition = this.partition
-    const invalid = (errorCode: number, reason: string) =>
-      Effect.fail(new InvalidBatch({ topic, partition, errorCode, reason }))
+    const invalid = (errorCode: number, reason: string): AppendOutcome => ({
+      _tag: "Failed",
+      error: new InvalidBatch({ topic, partition, errorCode, reason })
+    })
     if (records === null || records.length === 0) {
       return invalid(ErrorCode.INVALID_RECORD, "Produce requests must have at least one record batch per partition")
     }
@@ -196,70 +208,82 @@ export class PartitionReplica {
       lastOffsetDelta: header.lastOffsetDelta,
       maxTimestamp: header.maxTimestamp
     }
-    const self = this
-    const write = Effect.suspend((): Effect.Effect<{ result: AppendResult; lastKey: number; fresh: boolean }, AppendError> => {
-      const check = self.producers.check(fields)
-      switch (check._tag) {
-        case "Duplicate":
-          return Effect.succeed({
-            result: {
-              baseOffset: check.firstOffset,
-              logAppendTime: config.logAppendTime ? check.maxTimestamp : -1n,
-              logStartOffset: self.logStartOffset
-            },
-            lastKey: Number(check.lastOffset),
-            fresh: false
-          })
-        case "InvalidProducerEpoch":
-          return Effect.fail(new ProducerFenced({ topic, partition, reason: check.message }))
-        case "OutOfOrderSequence":
-          return Effect.fail(new OutOfOrderSequence({ topic, partition, reason: check.message }))
-        case "Append":
-          break
-      }
-      const base = self.log.nextKey()
-      setBaseOffset(records, 0, BigInt(base))
-      setPartitionLeaderEpoch(records, 0, self.leaderEpoch)
-      let maxTimestamp = Number(header.maxTimestamp)
-      if (config.logAppendTime) {
-        setLogAppendTime(records, 0, now)
-        maxTimestamp = now
-      }
-      const lastKey = base + header.lastOffsetDelta
-      const entry: PartitionLogEntry = {
-        firstKey: base,
-        lastKey,
-        term: self.leaderEpoch,
-        maxTimestamp,
-        payload: records
-      }
-      return self.log.append([entry]).pipe(
-        Effect.mapError(storageError(topic, partition)),
-        Effect.map(() => {
-          self.producers.record(fields, BigInt(base))
-          return {
-            result: {
-              baseOffset: BigInt(base),
-              logAppendTime: config.logAppendTime ? BigInt(now) : -1n,
-              logStartOffset: self.logStartOffset
-            },
-            lastKey,
-            fresh: true
-          }
-        })
+    const check = this.producers.check(fields)
+    switch (check._tag) {
+      case "Duplicate":
+        return {
+          _tag: "Appended",
+          result: {
+            baseOffset: check.firstOffset,
+            logAppendTime: config.logAppendTime ? check.maxTimestamp : -1n,
+            logStartOffset: this.logStartOffset
+          },
+          lastKey: Number(check.lastOffset)
+        }
+      case "InvalidProducerEpoch":
+        return { _tag: "Failed", error: new ProducerFenced({ topic, partition, reason: check.message }) }
+      case "OutOfOrderSequence":
+        return { _tag: "Failed", error: new OutOfOrderSequence({ topic, partition, reason: check.message }) }
+      case "Append":
+        break
+    }
+    const base = this.log.nextKey()
+    setBaseOffset(records, 0, BigInt(base))
+    setPartitionLeaderEpoch(records, 0, this.leaderEpoch)
+    let maxTimestamp = Number(header.maxTimestamp)
+    if (config.logAppendTime) {
+      setLogAppendTime(records, 0, now)
+      maxTimestamp = now
+    }
+    const lastKey = base + header.lastOffsetDelta
+    try {
+      this.log.appendNow([{ firstKey: base, lastKey, term: this.leaderEpoch, maxTimestamp, payload: records }])
+    } catch (e) {
+      return { _tag: "Failed", error: storageError(topic, partition)(e as LogError) }
+    }
+    this.producers.record(fields, BigInt(base))
+    // Standalone: the high watermark follows durability (acks=0/1 included).
+    this.log.onDurable(lastKey, this.advanceTo(lastKey + 1))
+    return {
+      _tag: "Appended",
+      result: {
+        baseOffset: BigInt(base),
+        logAppendTime: config.logAppendTime ? BigInt(now) : -1n,
+        logStartOffset: this.logStartOffset
+      },
+      lastKey
+    }
+  }
+
+  /**
+   * Calls `done` once the offset `lastKey` is committed (below the high
+   * watermark), at once if it already is; with the error if the log fails.
+   */
+  whenCommitted(lastKey: number, done: (error?: PartitionStorageError) => void): void {
+    if (lastKey < this.hw) return done()
+    this.log.onDurable(lastKey, (e) => {
+      if (e !== undefined) return done(storageError(this.topic, this.partition)(e))
+      this.advanceHighWatermark(lastKey + 1)
+      done()
+    })
+  }
+
+  /** `appendNow`, then for acks=all (-1) wait for the commit. */
+  append(records: Buffer | null, acks: number): Effect.Effect<AppendResult, AppendError> {
+    return Effect.suspend(() => {
+      const outcome = this.appendNow(records)
+      if (outcome._tag === "Failed") return Effect.fail(outcome.error)
+      if (acks !== -1) return Effect.succeed(outcome.result)
+      return Effect.async<AppendResult, AppendError>((resume) =>
+        this.whenCommitted(outcome.lastKey, (e) => resume(e === undefined ? Effect.succeed(outcome.result) : Effect.fail(e)))
       )
     })
-    return this.appendLock.withPermits(1)(write).pipe(
-      Effect.flatMap(({ result, lastKey, fresh }) => {
-        const commit = Effect.tap(
-          Effect.mapError(this.log.awaitDurable(lastKey), storageError(topic, partition)),
-          () => Effect.sync(() => this.advanceHighWatermark(lastKey + 1))
-        )
-        if (acks === -1) return Effect.as(commit, result)
-        // acks=0/1: reply now; the high watermark still moves once the batch is durable.
-        return fresh ? Effect.as(Effect.forkDaemon(Effect.ignoreLogged(commit)), result) : Effect.succeed(result)
-      })
-    )
+  }
+
+  private advanceTo(next: number): (error?: LogError) => void {
+    return (error) => {
+      if (error === undefined) this.advanceHighWatermark(next)
+    }
   }
 
   private advanceHighWatermark(next: number): void {

@@ -31,8 +31,10 @@ export class ReplicaManager extends Context.Tag("chronik/ReplicaManager")<Replic
 export const partitionLogFromSegmentedLog = (log: SegmentedLog): PartitionLog => ({
   startKey: () => log.core.logStartKey,
   nextKey: () => log.core.nextKey,
-  append: (entries) => Effect.asVoid(log.append(entries.map((e) => ({ ...e, type: 0 })))),
-  awaitDurable: (key) => log.awaitDurable(key),
+  appendNow: (entries) => {
+    log.core.append(entries.map((e) => ({ ...e, type: 0 })), Date.now())
+  },
+  onDurable: (key, done) => log.core.onDurable(key, done),
   read: (fromKey, maxBytes, endKey) => Effect.map(log.read(fromKey, maxBytes, endKey - 1), (r) => r.entries),
   offsetForTimestamp: (ts) => log.offsetForTimestamp(ts),
   deleteBefore: (key) => Effect.asVoid(log.deleteBefore(key)),
