@@ -223,6 +223,7 @@ export class LogCore implements Syncable {
   // -------------------------------------------------------------------------
   // append
 
+  /** Writes `entries` (to the OS, not yet durable). */
   append(entries: ReadonlyArray<AppendEntry>, now: number): AppendResult {
     this.usable("append")
     const n = entries.length
@@ -313,15 +314,14 @@ export class LogCore implements Syncable {
       }
       seg.bytesSinceIndex += size
       if (this.tier.capacity > 0) {
+        // the tier copies the payload into its ring
         this.tier.push({
           firstKey: e.firstKey,
           lastKey: e.lastKey,
           term: e.term,
           maxTimestamp: e.maxTimestamp,
           type: e.type & 0xff,
-          // Large payloads were written without a copy (writev); the tier takes its own copy so it
-          // never pins the caller's buffer (a request frame holding other partitions' batches).
-          payload: buf ? buf.subarray(at + FRAME_HEADER, at + size) : Buffer.from(e.payload)
+          payload: buf ? buf.subarray(at + FRAME_HEADER, at + size) : asBuffer(e.payload)
         })
       }
       at += size
@@ -1185,6 +1185,8 @@ export class LogCore implements Syncable {
     this.io.rmrf(this.dir)
   }
 }
+
+const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength))
 
 const next = (out: ReadonlyArray<LogEntry>, fromKey: number): number =>
   out.length === 0 ? fromKey : out[out.length - 1]!.lastKey + 1
