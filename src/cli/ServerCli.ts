@@ -101,7 +101,7 @@ export const makeCommand = <R>(
 ) => {
   const standalone = Command.make("standalone", options, (parsed) =>
     Effect.flatMap(toConfig(parsed), runStandalone)
-  ).pipe(Command.withDescription("Run a single-node broker (every partition a one-voter Raft group)"))
+  ).pipe(Command.withDescription("Run a single-node broker that leads every partition, with its data in --data-dir"))
   return Command.make("chronik-server").pipe(
     Command.withDescription("Chronik: a Kafka-compatible streaming broker"),
     Command.withSubcommands([standalone, groupsCommand])
