@@ -15,8 +15,20 @@
  *       node liveness replaces their heartbeats) and without it.
  *    b. the pure-core equivalent (3,000 `RaftCore`s ticked in a loop):
  *       messages per heartbeat tick and CPU per tick.
+ * 3. Proposal cost through `RaftEngine` (real Effect runtime and clock, memory
+ *    disks with no sync delay, MemoryNetwork, 64-byte payloads, a state machine
+ *    that does nothing): acknowledged commits per second of wall time for
+ *    - `engineSingle`: a one-voter group, `fibers` fibers each calling
+ *      `propose` in a loop (1 fiber = one proposal at a time; 64 fibers =
+ *      many concurrent single proposals);
+ *    - `engineBatch`: the same with `proposeBatch` of `batch` entries;
+ *    - `engineThreeVoters`: 3 engines in one process (one group), 64 fibers
+ *      proposing on the leader.
+ *
+ * `npx tsx bench/raft.ts [--quick] [--only single|engine|idle]` (the default
+ * runs everything).
  */
-import { Effect, Layer, Scope, Exit } from "effect"
+import { Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { pathToFileURL } from "node:url"
 import { cpus } from "node:os"
 import type { Message, NodeId, Ready } from "../src/raft/core/index.js"
@@ -126,7 +138,7 @@ export interface ThroughputResult {
   readonly seconds: number
 }
 
-const singleGroup = (batch: number, seconds: number, payloadBytes = 64): ThroughputResult => {
+export const singleGroup = (batch: number, seconds: number, payloadBytes = 64): ThroughputResult => {
   const cl = new CoreCluster(["g"], [1, 2, 3])
   cl.core("g", 1).campaign()
   cl.processAll()
@@ -279,6 +291,100 @@ const idleEngines = (groups: number, seconds: number, quiescence: boolean, tickM
   })
 
 // ---------------------------------------------------------------------------
+// 3. proposal cost through RaftEngine
+
+export interface EngineThroughputResult {
+  readonly voters: number
+  readonly fibers: number
+  /** 1: `propose`; more: `proposeBatch` of this many entries. */
+  readonly batch: number
+  readonly commitsPerSec: number
+  readonly entries: number
+  readonly seconds: number
+  /** Ready cycles and persist calls of the leader during the measurement. */
+  readonly cycles: number
+  readonly persistCalls: number
+  /** CPU milliseconds (user+system, this process) per 1,000 commits. */
+  readonly cpuMsPer1kCommits: number
+}
+
+export const engineThroughput = (options: {
+  readonly voters: 1 | 3
+  readonly fibers: number
+  readonly batch: number
+  readonly seconds: number
+  readonly payloadBytes?: number
+}): Effect.Effect<EngineThroughputResult, unknown> =>
+  Effect.gen(function* () {
+    const { voters, fibers, batch, seconds } = options
+    const network = yield* MemoryNetwork.make({ seed: 1, trace: false })
+    const ids = Array.from({ length: voters }, (_, i) => i + 1)
+    const engines: Array<RaftEngine.RaftEngineShape> = []
+    const scopes: Array<Scope.CloseableScope> = []
+    for (const id of ids) {
+      const scope = yield* Scope.make()
+      scopes.push(scope)
+      const layer = RaftEngine.layer({ nodeId: id, tickMs: 100, electionTicks: 10, heartbeatTicks: 1, seed: id }).pipe(
+        Layer.provide(Layer.merge(RaftTransport.layerMemory(network, id), RaftLogStore.layerMemory(new RaftLogStore.MemoryDisk())))
+      )
+      const ctx = yield* Layer.buildWithScope(layer, scope)
+      engines.push(ctx.unsafeMap.get(RaftEngine.RaftEngine.key) as RaftEngine.RaftEngineShape)
+    }
+    for (const e of engines) yield* e.createGroup("g", { voters: ids, stateMachine: nullSm })
+    const leader = engines[0]!
+    yield* leader.campaign("g")
+    for (let i = 0; i < 200 && (yield* leader.figures("g")).role !== "Leader"; i++) yield* Effect.sleep(10)
+    if ((yield* leader.figures("g")).role !== "Leader") return yield* Effect.fail(new Error("bench: node 1 did not become leader"))
+    const payloads = Array.from({ length: batch }, (_, i) => {
+      const b = new Uint8Array(options.payloadBytes ?? 64)
+      b[0] = i & 255
+      return b
+    })
+    const one = payloads[0]!
+    let entries = 0
+    const step: Effect.Effect<void, unknown> =
+      batch === 1
+        ? Effect.map(leader.propose("g", one), () => {
+            entries++
+          })
+        : Effect.map(leader.proposeBatch("g", payloads), (rs) => {
+            entries += rs.length
+          })
+    // The loops are bounded by wall time, not by a timer: proposers and the driver wake each
+    // other through Effect's scheduler (microtasks), so a timer might not fire while they run.
+    const loopUntil = (deadline: number) =>
+      Effect.whileLoop({ while: () => performance.now() < deadline, body: () => step, step: () => undefined })
+    const runFibers = (ms: number) =>
+      Effect.gen(function* () {
+        const deadline = performance.now() + ms
+        const fs = yield* Effect.forEach(Array.from({ length: fibers }), () => Effect.fork(loopUntil(deadline)))
+        for (const f of fs) yield* Fiber.join(f)
+      })
+    yield* runFibers(Math.min(500, seconds * 300)) // JIT warm-up
+    const f0 = yield* leader.engineFigures
+    const e0 = entries
+    const c0 = cpuMs()
+    const t0 = performance.now()
+    yield* runFibers(seconds * 1000)
+    const secs = (performance.now() - t0) / 1000
+    const cpu = cpuMs() - c0
+    const f1 = yield* leader.engineFigures
+    for (const s of scopes) yield* Scope.close(s, Exit.void)
+    const n = entries - e0
+    return {
+      voters,
+      fibers,
+      batch,
+      commitsPerSec: Math.round(n / secs),
+      entries: n,
+      seconds: Math.round(secs * 100) / 100,
+      cycles: f1.cycles - f0.cycles,
+      persistCalls: f1.persistCalls - f0.persistCalls,
+      cpuMsPer1kCommits: Math.round((cpu / Math.max(1, n)) * 1000 * 100) / 100
+    }
+  })
+
+// ---------------------------------------------------------------------------
 
 export interface RaftBenchResult {
   readonly machine: string
@@ -286,54 +392,119 @@ export interface RaftBenchResult {
   readonly idleEngine: IdleEngineResult | { readonly error: string }
   readonly idleEngineNoQuiescence: IdleEngineResult | { readonly error: string }
   readonly idleCore: IdleCoreResult
+  /** One-voter group, `propose` from 1 and from 64 concurrent fibers. */
+  readonly engineSingle?: ReadonlyArray<EngineThroughputResult | { readonly error: string }>
+  /** One-voter group, `proposeBatch` (batch 16 and 256). */
+  readonly engineBatch?: ReadonlyArray<EngineThroughputResult | { readonly error: string }>
+  /** Three voters in one process, 64 fibers calling `propose` on the leader. */
+  readonly engineThreeVoters?: ReadonlyArray<EngineThroughputResult | { readonly error: string }>
 }
 
-export const run = async (options?: { readonly quick?: boolean; readonly seconds?: number }): Promise<RaftBenchResult> => {
+const tryEngine = async (
+  options: Parameters<typeof engineThroughput>[0]
+): Promise<EngineThroughputResult | { readonly error: string }> => {
+  try {
+    return await Effect.runPromise(engineThroughput(options))
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) }
+  }
+}
+
+export type RaftBenchPart = "single" | "engine" | "idle"
+
+export const run = async (options?: {
+  readonly quick?: boolean
+  readonly seconds?: number
+  readonly only?: ReadonlyArray<RaftBenchPart>
+}): Promise<Partial<RaftBenchResult> & { readonly machine: string }> => {
   const quick = options?.quick ?? false
   const secs = options?.seconds ?? (quick ? 1 : 3)
-  singleGroup(64, quick ? 0.5 : 1) // JIT warm-up
-  const singleGroupResults = [1, 16, 256, 1024].map((b) => singleGroup(b, secs / 2))
-  const idleCore = idleCores(1000, quick ? 20 : 50)
-  const idle = async (quiescence: boolean): Promise<IdleEngineResult | { readonly error: string }> => {
-    try {
-      return await Effect.runPromise(idleEngines(1000, secs * 2, quiescence))
-    } catch (e) {
-      return { error: e instanceof Error ? e.message : String(e) }
-    }
-  }
-  const idleEngine = await idle(true)
-  const idleEngineNoQuiescence = await idle(false)
+  const want = (p: RaftBenchPart): boolean => options?.only === undefined || options.only.includes(p)
   const c = cpus()
-  return {
-    machine: `${c.length} x ${c[0]?.model ?? "?"}, Node ${process.version}`,
-    singleGroup: singleGroupResults,
-    idleEngine,
-    idleEngineNoQuiescence,
-    idleCore
+  const out: { machine: string } & { -readonly [K in Exclude<keyof RaftBenchResult, "machine">]?: RaftBenchResult[K] } = {
+    machine: `${c.length} x ${c[0]?.model ?? "?"}, Node ${process.version}`
   }
+  if (want("single")) {
+    singleGroup(64, quick ? 0.5 : 1) // JIT warm-up
+    out.singleGroup = [1, 16, 256, 1024].map((b) => singleGroup(b, secs / 2))
+  }
+  if (want("idle")) {
+    out.idleCore = idleCores(1000, quick ? 20 : 50)
+    const idle = async (quiescence: boolean): Promise<IdleEngineResult | { readonly error: string }> => {
+      try {
+        return await Effect.runPromise(idleEngines(1000, secs * 2, quiescence))
+      } catch (e) {
+        return { error: e instanceof Error ? e.message : String(e) }
+      }
+    }
+    out.idleEngine = await idle(true)
+    out.idleEngineNoQuiescence = await idle(false)
+  }
+  if (want("engine")) {
+    const s = secs / 2
+    out.engineSingle = [
+      await tryEngine({ voters: 1, fibers: 1, batch: 1, seconds: s }),
+      await tryEngine({ voters: 1, fibers: 64, batch: 1, seconds: s })
+    ]
+    out.engineBatch = [
+      await tryEngine({ voters: 1, fibers: 1, batch: 16, seconds: s }),
+      await tryEngine({ voters: 1, fibers: 4, batch: 256, seconds: s })
+    ]
+    out.engineThreeVoters = [await tryEngine({ voters: 3, fibers: 64, batch: 1, seconds: s })]
+  }
+  return out
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href
 if (isMain) {
   const quick = process.argv.includes("--quick")
-  run({ quick }).then((r) => {
+  const onlyArg = process.argv.find((_, i) => process.argv[i - 1] === "--only")
+  const only = onlyArg === undefined ? undefined : (onlyArg.split(",") as Array<RaftBenchPart>)
+  run({ quick, ...(only !== undefined ? { only } : {}) }).then((r) => {
     console.log(`raft bench on ${r.machine}`)
-    console.log("1. single group, pure core, 3 voters, MemoryStorage, in-process delivery")
-    for (const s of r.singleGroup) {
-      console.log(`   batch ${String(s.batch).padStart(4)}: ${s.commitsPerSec.toLocaleString("en-US")} commits/s (${s.entries} entries in ${s.seconds} s)`)
-    }
-    console.log("2a. 1,000 idle groups on 3 RaftEngine nodes (MemoryNetwork, memory disks, real clock)")
-    for (const [label, res] of [["quiescence on (default)", r.idleEngine], ["quiescence off", r.idleEngineNoQuiescence]] as const) {
-      console.log(`   ${label}:`)
-      if ("error" in res) console.log(`     failed: ${res.error}`)
-      else {
-        const e = res
-        console.log(`     leaders elected: ${e.leadersElected}/${e.groups}, quiesced on every node: ${e.quiescedGroups} (startup ${e.startupSeconds} s), measured ${e.secondsMeasured} s`)
-        console.log(`     per heartbeat interval (${e.tickMs} ms): ${e.raftMessagesPerHeartbeat} Raft + ${e.livenessMessagesPerHeartbeat} liveness messages (${e.transportMessagesPerHeartbeat} on the transport) in ${e.framesPerHeartbeat} frames`)
-        console.log(`     CPU: ${e.cpuMsPerSecond} ms per second of ticking (3 nodes in one process; ${e.ticksPerSecond} ticks/s per node)`)
+    if (r.singleGroup !== undefined) {
+      console.log("1. single group, pure core, 3 voters, MemoryStorage, in-process delivery")
+      for (const s of r.singleGroup) {
+        console.log(`   batch ${String(s.batch).padStart(4)}: ${s.commitsPerSec.toLocaleString("en-US")} commits/s (${s.entries} entries in ${s.seconds} s)`)
       }
     }
-    console.log("2b. 1,000 idle groups, pure core equivalent (3,000 RaftCores ticked in a loop)")
-    console.log(`   per heartbeat tick: ${r.idleCore.messagesPerTick} messages, ${r.idleCore.cpuMsPerTick} CPU ms`)
+    if (r.idleEngine !== undefined && r.idleEngineNoQuiescence !== undefined) {
+      console.log("2a. 1,000 idle groups on 3 RaftEngine nodes (MemoryNetwork, memory disks, real clock)")
+      for (const [label, res] of [["quiescence on (default)", r.idleEngine], ["quiescence off", r.idleEngineNoQuiescence]] as const) {
+        console.log(`   ${label}:`)
+        if ("error" in res) console.log(`     failed: ${res.error}`)
+        else {
+          const e = res
+          console.log(`     leaders elected: ${e.leadersElected}/${e.groups}, quiesced on every node: ${e.quiescedGroups} (startup ${e.startupSeconds} s), measured ${e.secondsMeasured} s`)
+          console.log(`     per heartbeat interval (${e.tickMs} ms): ${e.raftMessagesPerHeartbeat} Raft + ${e.livenessMessagesPerHeartbeat} liveness messages (${e.transportMessagesPerHeartbeat} on the transport) in ${e.framesPerHeartbeat} frames`)
+          console.log(`     CPU: ${e.cpuMsPerSecond} ms per second of ticking (3 nodes in one process; ${e.ticksPerSecond} ticks/s per node)`)
+        }
+      }
+    }
+    if (r.idleCore !== undefined) {
+      console.log("2b. 1,000 idle groups, pure core equivalent (3,000 RaftCores ticked in a loop)")
+      console.log(`   per heartbeat tick: ${r.idleCore.messagesPerTick} messages, ${r.idleCore.cpuMsPerTick} CPU ms`)
+    }
+    const engineRows: Array<readonly [string, ReadonlyArray<EngineThroughputResult | { readonly error: string }> | undefined]> = [
+      ["engineSingle", r.engineSingle],
+      ["engineBatch", r.engineBatch],
+      ["engineThreeVoters", r.engineThreeVoters]
+    ]
+    if (engineRows.some(([, rows]) => rows !== undefined)) {
+      console.log("3. RaftEngine proposal cost (real runtime and clock, memory disk without sync delay, 64-byte entries)")
+      for (const [label, rows] of engineRows) {
+        for (const e of rows ?? []) {
+          if ("error" in e) {
+            console.log(`   ${label}: failed: ${e.error}`)
+            continue
+          }
+          const api = e.batch === 1 ? "propose" : `proposeBatch(${e.batch})`
+          console.log(
+            `   ${label}: ${e.voters} voter(s), ${String(e.fibers).padStart(2)} fiber(s) x ${api}: ${e.commitsPerSec.toLocaleString("en-US")} commits/s` +
+              ` (${e.entries} in ${e.seconds} s, ${e.cycles} cycles, ${e.persistCalls} persists, ${e.cpuMsPer1kCommits} CPU ms per 1k)`
+          )
+        }
+      }
+    }
   })
 }

@@ -20,6 +20,13 @@
  * Tick event per `tickMs` (Effect Clock) in the mailbox: one tick loop per
  * node, not a timer per group.
  *
+ * Proposals are cheap per call: no Deferred, fiber or timer per call. A
+ * proposal is one object that is both the mailbox event and the pending entry
+ * range; proposals of one group taken in one batch of events are appended
+ * with one core call (`proposeBatch` puts many entries in one event); the
+ * driver completes them through the caller's `Effect.async` callback, matching
+ * applied entries by index and term in O(1); the ticker expires old ones.
+ *
  * Quiescence (on by default, `quiescence: false` turns it off): a leader whose
  * group is fully idle stops ticking it and tells the followers (`MsgQuiesce`),
  * who stop ticking it too. Only active groups are ticked, and only groups
@@ -31,7 +38,7 @@
  * wakes it first. See docs/raft-services.md.
  */
 import { LatencyHistogram, type LatencySnapshot } from "./LatencyHistogram.js"
-import { Clock, Context, Data, Deferred, Effect, Either, FiberId, Layer, PubSub, Queue, Random, Stream } from "effect"
+import { Clock, Context, Data, Deferred, Effect, Either, Exit, FiberId, Layer, PubSub, Queue, Random, Stream } from "effect"
 import type * as Scope from "effect/Scope"
 import { Mulberry32 } from "./core/random.js"
 import type { ProgressStatus } from "./core/raft.js"
@@ -98,7 +105,9 @@ export interface GroupFigures {
   readonly progress: ReadonlyMap<NodeId, ProgressStatus>
   readonly elections: number
   readonly leaderChanges: number
+  /** Entries proposed on this node (a `proposeBatch` of n counts n). */
   readonly proposals: number
+  /** Entries refused by the core, and calls whose entries were overwritten. */
   readonly proposalsFailed: number
   readonly snapshotsSent: number
   readonly snapshotsApplied: number
@@ -131,7 +140,7 @@ export interface EngineFigures {
   readonly livePeers: number
   /** Raft messages sent, by message type (core and driver messages). */
   readonly messagesSentByType: Readonly<Partial<Record<MessageType, number>>>
-  /** Proposal to applied-on-this-node latency of successful proposals made on this node. */
+  /** Proposal to applied-on-this-node latency of successful proposal calls made on this node (one per call). */
   readonly commitLatency: LatencySnapshot
   /** Duration of each persist (log store write + sync, all groups of one cycle). */
   readonly persistLatency: LatencySnapshot
@@ -210,6 +219,20 @@ export interface RaftEngineShape {
   /** Proposes `data`; succeeds with the state machine's result once applied on this node. */
   readonly propose: (group: GroupId, data: Uint8Array) => Effect.Effect<unknown, ProposeError>
   /**
+   * Proposes `datas` as consecutive entries of the group's log, in one mailbox
+   * event and one core call; succeeds with the state machine's result of each
+   * entry, in order, once all of them are applied on this node. All or
+   * nothing: a refusal by the core (`NotLeader`, ...) fails the whole batch
+   * and appends nothing. If some entries are lost (another leader's entries
+   * took their slots, or a snapshot skipped them) the call fails with
+   * `ProposalLost` whose `index` is the first lost entry; entries of the batch
+   * before it were committed. An empty batch succeeds at once with `[]`.
+   */
+  readonly proposeBatch: (
+    group: GroupId,
+    datas: ReadonlyArray<Uint8Array>
+  ) => Effect.Effect<ReadonlyArray<unknown>, ProposeError>
+  /**
    * Linearizable read barrier: succeeds with an index once this node applied
    * at least that far; reading the local state machine then is linearizable.
    */
@@ -234,11 +257,35 @@ export class RaftEngine extends Context.Tag("chronik/RaftEngine")<RaftEngine, Ra
 // ---------------------------------------------------------------------------
 // Internals
 
-interface Pending {
-  readonly term: number
-  readonly deferred: Deferred.Deferred<unknown, ProposeError>
-  /** Engine clock (ms) when proposed: commit latency. */
+/**
+ * One `propose` / `proposeBatch` / membership change call. The same object is
+ * the mailbox event and, once appended, the pending entry range (no Deferred,
+ * no per-call fiber or timer: the driver completes it through the caller's
+ * `Effect.async` callback, and the ticker fails it with `RaftTimeout` once it
+ * is older than `proposalTimeoutMs`).
+ */
+interface Proposal {
+  readonly _tag: "Propose"
+  readonly group: GroupId
+  /** One entry (`propose`) or several (`proposeBatch`); unused for a membership change. */
+  readonly data: Uint8Array | ReadonlyArray<Uint8Array>
+  /** Number of entries. */
+  readonly count: number
+  /** `proposeBatch`: succeed with the array of results. */
+  readonly batch: boolean
+  readonly operation: "propose" | "confChange"
+  /** The caller's `Effect.async` callback (its success type depends on the call: `any`). */
+  readonly resume: (exit: Exit.Exit<any, ProposeError>) => void
+  /** Engine clock (ms) when proposed: commit latency and timeout. */
   readonly proposedAtMs: number
+  /** Set once appended: term and index range of the entries. */
+  term: number
+  first: number
+  last: number
+  /** `proposeBatch` results, filled in as entries apply. */
+  results: Array<unknown> | null
+  /** Completed (or failed, or timed out): later events about it are ignored. */
+  done: boolean
 }
 
 interface GroupState {
@@ -246,7 +293,12 @@ interface GroupState {
   readonly core: RaftCore
   readonly log: GroupLog
   readonly sm: StateMachine
-  readonly pending: Map<number, Pending>
+  /** Appended proposals not yet completed, by first index, in append order. */
+  readonly pending: Map<number, Proposal>
+  /** A `proposeBatch` whose first entries are applied and the rest not yet. */
+  applying: Proposal | null
+  /** Proposals of this group received in the current batch of events (appended together). */
+  staged: Array<Proposal> | null
   readonly reads: Map<string, Deferred.Deferred<number, RaftError | GroupNotFound | RaftTimeout>>
   /** Read states whose index is not yet applied. */
   waitingReads: Array<{ index: number; context: string }>
@@ -279,6 +331,9 @@ type Event =
   | { readonly _tag: "Tick" }
   | { readonly _tag: "Inbound"; readonly batch: InboundBatch }
   | { readonly _tag: "Run"; readonly run: () => void }
+  | Proposal
+
+const TICK: Event = { _tag: "Tick" }
 
 /** Distinguishes engine incarnations in the same process (liveness epochs). */
 let engineInstances = 0
@@ -328,7 +383,31 @@ export const make = (
     /** Driver messages to send with the next cycle's messages. */
     let outbox: Array<Message> = []
     let tickNo = 0
-    const mailbox = yield* Queue.unbounded<Event>()
+    /**
+     * The mailbox: a plain array plus the driver's wake-up callback (cheaper
+     * than an Effect Queue, whose offer/take allocate per event). Events are
+     * taken all at once by the driver.
+     */
+    let inbox: Array<Event> = []
+    let driverWaiting: ((effect: Effect.Effect<void>) => void) | null = null
+    /** Set by the finalizer: proposals made after it fail at once. */
+    let stopped = false
+    const post = (ev: Event): void => {
+      inbox.push(ev)
+      if (driverWaiting !== null) {
+        const wakeDriver = driverWaiting
+        driverWaiting = null
+        wakeDriver(Effect.void)
+      }
+    }
+    const awaitEvents = Effect.async<void>((resume) => {
+      if (inbox.length > 0) resume(Effect.void)
+      else driverWaiting = resume
+    })
+    /** Groups with pending proposals (scanned for timeouts). */
+    const waiting = new Set<GroupState>()
+    /** Groups with staged proposals (current batch of events). */
+    const stagedGroups: Array<GroupState> = []
     const leadership = yield* PubSub.unbounded<LeadershipChange>()
     let readSeq = 0
     const figures = {
@@ -598,31 +677,177 @@ export const make = (
         g.snapshotsApplied++
         g.snapshotIndex = rd.snapshot.metadata.index
         for (const [index, p] of g.pending) {
-          if (index <= rd.snapshot.metadata.index) {
-            g.pending.delete(index)
-            Deferred.unsafeDone(p.deferred, Effect.fail(new ProposalLost({ group: g.id, index, reason: "SnapshotSkipped" })))
-          }
+          if (index <= rd.snapshot.metadata.index) lose(g, p, index, "SnapshotSkipped")
         }
       }
       for (const e of rd.committedEntries) {
         if (e.type === "ConfChange") peersDirty = true
         let result: unknown = undefined
         if (e.type === "Normal" && e.data.length > 0) result = g.sm.apply(e)
-        const p = g.pending.get(e.index)
-        if (p !== undefined) {
-          g.pending.delete(e.index)
-          if (p.term === e.term) {
-            commitLatency.record(clock.unsafeCurrentTimeMillis() - p.proposedAtMs)
-            Deferred.unsafeDone(p.deferred, Effect.succeed(result))
-          }
-          else {
-            g.proposalsFailed++
-            Deferred.unsafeDone(p.deferred, Effect.fail(new ProposalLost({ group: g.id, index: e.index, reason: "Overwritten" })))
-          }
-        }
+        if (g.pending.size > 0) completeEntry(g, e, result)
       }
       for (const m of rd.messages) if (m.type === "MsgSnap" && m.offset === 0) g.snapshotsSent++
       for (const rs of rd.readStates) g.waitingReads.push(rs)
+    }
+
+    // -- proposals -----------------------------------------------------------
+
+    const finish = (g: GroupState, p: Proposal): void => {
+      p.done = true
+      g.pending.delete(p.first)
+      if (g.applying === p) g.applying = null
+    }
+
+    const lose = (g: GroupState, p: Proposal, index: number, reason: "Overwritten" | "SnapshotSkipped" | "EngineStopped"): void => {
+      finish(g, p)
+      if (reason === "Overwritten") g.proposalsFailed++
+      p.resume(Exit.fail(new ProposalLost({ group: g.id, index, reason })))
+    }
+
+    const succeed = (g: GroupState, p: Proposal, value: unknown): void => {
+      finish(g, p)
+      commitLatency.record(clock.unsafeCurrentTimeMillis() - p.proposedAtMs)
+      p.resume(Exit.succeed(value))
+    }
+
+    /**
+     * Matches an applied entry with the pending proposals, by index and term: a
+     * proposal whose entry was replaced by another term's entry is lost. O(1)
+     * per entry: a batch in progress is `g.applying`, others are found by their
+     * first index.
+     */
+    const completeEntry = (g: GroupState, e: Entry, result: unknown): void => {
+      const a = g.applying
+      if (a !== null) {
+        if (e.index > a.first && e.index <= a.last) {
+          if (e.term !== a.term) lose(g, a, e.index, "Overwritten")
+          else {
+            a.results![e.index - a.first] = result
+            if (e.index === a.last) succeed(g, a, a.results)
+          }
+        } else g.applying = null
+      }
+      const p = g.pending.get(e.index)
+      if (p === undefined) return
+      if (p.term !== e.term) {
+        lose(g, p, e.index, "Overwritten")
+        return
+      }
+      if (!p.batch) {
+        succeed(g, p, p.operation === "confChange" ? undefined : result)
+        return
+      }
+      p.results![0] = result
+      if (p.count === 1) succeed(g, p, p.results)
+      else g.applying = p
+    }
+
+    /** Registers appended proposals; a pending proposal at the same index (an older term's) is lost. */
+    const addPending = (g: GroupState, p: Proposal): void => {
+      const old = g.pending.get(p.first)
+      if (old !== undefined) lose(g, old, p.first, "Overwritten")
+      g.pending.set(p.first, p)
+      waiting.add(g)
+    }
+
+    const failProposal = (p: Proposal, error: ProposeError): void => {
+      p.done = true
+      p.resume(Exit.fail(error))
+    }
+
+    /** Queues a proposal event for its group; the group's proposals of one batch of events are appended together. */
+    const stageProposal = (p: Proposal): void => {
+      if (p.done) return
+      const g = groups.get(p.group)
+      if (g === undefined) return failProposal(p, new GroupNotFound({ group: p.group }))
+      if (g.staged === null) {
+        g.staged = [p]
+        stagedGroups.push(g)
+      } else g.staged.push(p)
+    }
+
+    const flushStaged = (): void => {
+      for (const g of stagedGroups) {
+        const ps = g.staged!
+        g.staged = null
+        appendProposals(g, ps)
+      }
+      stagedGroups.length = 0
+    }
+
+    /**
+     * Appends the proposals (in mailbox order) with ONE core call, so that N
+     * concurrent single proposals cost one append, one MsgApp per follower and
+     * one Ready. A refusal fails them all; it depends only on the core's state,
+     * which is the same for each of them, except a size limit: then they are
+     * retried one by one.
+     */
+    const appendProposals = (g: GroupState, ps: ReadonlyArray<Proposal>): void => {
+      if (groups.get(g.id) !== g) {
+        for (const p of ps) failProposal(p, new GroupNotFound({ group: g.id }))
+        return
+      }
+      wake(g, false)
+      dirty.add(g)
+      let datas: Uint8Array | ReadonlyArray<Uint8Array>
+      if (ps.length === 1) datas = ps[0]!.data
+      else {
+        const all: Array<Uint8Array> = []
+        for (const p of ps) {
+          if (p.batch) for (const d of p.data as ReadonlyArray<Uint8Array>) all.push(d)
+          else all.push(p.data as Uint8Array)
+        }
+        datas = all
+      }
+      const res = g.core.propose(datas)
+      if (Either.isLeft(res)) {
+        if (ps.length > 1 && res.left._tag === "ProposalDropped") {
+          for (const p of ps) appendProposals(g, [p])
+          return
+        }
+        for (const p of ps) {
+          g.proposalsFailed += p.count
+          failProposal(p, res.left)
+        }
+        return
+      }
+      const term = res.right.term
+      let index = res.right.firstIndex
+      for (const p of ps) {
+        p.term = term
+        p.first = index
+        p.last = index + p.count - 1
+        index += p.count
+        if (p.batch) p.results = new Array<unknown>(p.count)
+        g.proposals += p.count
+        addPending(g, p)
+      }
+    }
+
+    /**
+     * Fails proposals older than `proposalTimeoutMs` with `RaftTimeout` (their
+     * outcome is unknown). Runs on the ticker fiber, so it works even while
+     * the driver waits for a slow persist. Pending proposals are in append
+     * order, so the scan stops at the first one that is young enough.
+     */
+    const expireProposals = (): void => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const expired = (p: Proposal) => now - p.proposedAtMs >= proposalTimeoutMs
+      const timeoutOf = (p: Proposal) => new RaftTimeout({ group: p.group, operation: p.operation, afterMs: proposalTimeoutMs })
+      for (const g of waiting) {
+        for (const p of g.pending.values()) {
+          if (!expired(p)) break
+          finish(g, p)
+          p.resume(Exit.fail(timeoutOf(p)))
+        }
+        if (g.pending.size === 0) waiting.delete(g)
+      }
+      // proposals the driver has not taken yet (it is busy, e.g. waiting for a slow persist)
+      for (const ev of inbox) {
+        if (ev._tag !== "Propose" || ev.done) continue
+        if (!expired(ev)) break
+        failProposal(ev, timeoutOf(ev))
+      }
     }
 
     const sendOutbox = Effect.suspend(() => {
@@ -687,10 +912,26 @@ export const make = (
       }
     })
 
+    /** Takes every queued event; proposals of one group among them are appended with one core call. */
+    const handleEvents = (events: ReadonlyArray<Event>): void => {
+      for (const ev of events) {
+        if (ev._tag === "Propose") {
+          stageProposal(ev)
+          continue
+        }
+        // keep the mailbox order between proposals and every other event
+        if (stagedGroups.length > 0) flushStaged()
+        handle(ev)
+      }
+      if (stagedGroups.length > 0) flushStaged()
+    }
+
     const driver = Effect.gen(function* () {
       for (;;) {
-        const events = yield* Queue.takeBetween(mailbox, 1, 100_000)
-        for (const ev of events) handle(ev)
+        if (inbox.length === 0) yield* awaitEvents
+        const events = inbox
+        inbox = []
+        handleEvents(events)
         // loop until no group has work (advance may produce more, e.g. commit after self-persist)
         for (let i = 0; i < 16; i++) {
           let any = false
@@ -714,42 +955,50 @@ export const make = (
       )
     )
     yield* Effect.forkScoped(
-      Effect.forever(Effect.zipRight(Effect.sleep(tickMs), Queue.offer(mailbox, { _tag: "Tick" })))
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(tickMs),
+          Effect.sync(() => {
+            expireProposals()
+            post(TICK)
+          })
+        )
+      )
     )
     yield* Effect.forkScoped(
       Effect.forever(
-        Effect.flatMap(Queue.takeBetween(transport.inbound, 1, 100_000), (batches) =>
-          Queue.offerAll(
-            mailbox,
-            Array.from(batches, (batch): Event => ({ _tag: "Inbound", batch }))
-          )
-        )
+        Effect.map(Queue.takeBetween(transport.inbound, 1, 100_000), (batches) => {
+          for (const batch of batches) post({ _tag: "Inbound", batch })
+        })
       )
     )
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
+        stopped = true
         for (const g of groups.values()) {
-          for (const [index, p] of g.pending) {
-            Deferred.unsafeDone(p.deferred, Effect.fail(new ProposalLost({ group: g.id, index, reason: "EngineStopped" })))
-          }
+          for (const [index, p] of g.pending) lose(g, p, index, "EngineStopped")
           for (const d of g.reads.values()) Deferred.unsafeDone(d, Effect.interrupt)
         }
+        for (const ev of inbox) {
+          if (ev._tag === "Propose" && !ev.done) {
+            failProposal(ev, new ProposalLost({ group: ev.group, index: 0, reason: "EngineStopped" }))
+          }
+        }
+        inbox = []
       })
     )
 
     /** Runs `f` on the driver (with exclusive access to the cores) and returns its result. */
     const onDriver = <A, E>(f: () => Either.Either<A, E>): Effect.Effect<A, E> =>
-      Effect.flatMap(Deferred.make<A, E>(), (d) =>
-        Effect.zipRight(
-          Queue.offer(mailbox, {
-            _tag: "Run",
-            run: () => {
-              Deferred.unsafeDone(d, Either.match(f(), { onLeft: Effect.fail, onRight: Effect.succeed }))
-            }
-          }),
-          Deferred.await(d)
-        )
-      )
+      Effect.async<A, E>((resume) => {
+        post({
+          _tag: "Run",
+          run: () => {
+            const r = f()
+            resume(Either.isRight(r) ? Exit.succeed(r.right) : Exit.fail(r.left))
+          }
+        })
+      })
 
     /** Runs `f` on a group (waking it first if it is quiesced). */
     const withGroup = <A, E>(group: GroupId, f: (g: GroupState) => Either.Either<A, E>) =>
@@ -800,6 +1049,8 @@ export const make = (
             log,
             sm: options.stateMachine,
             pending: new Map(),
+            applying: null,
+            staged: null,
             reads: new Map(),
             waitingReads: [],
             snapshotIndex: snap.metadata.index,
@@ -822,33 +1073,65 @@ export const make = (
         })
       })
 
+    const newProposal = (
+      group: GroupId,
+      data: Uint8Array | ReadonlyArray<Uint8Array>,
+      count: number,
+      batch: boolean,
+      operation: "propose" | "confChange",
+      resume: (exit: Exit.Exit<any, ProposeError>) => void
+    ): Proposal => ({
+      _tag: "Propose",
+      group,
+      data,
+      count,
+      batch,
+      operation,
+      resume,
+      proposedAtMs: clock.unsafeCurrentTimeMillis(),
+      term: 0,
+      first: 0,
+      last: 0,
+      results: null,
+      done: false
+    })
+
+    const engineStopped = (group: GroupId) => Exit.fail(new ProposalLost({ group, index: 0, reason: "EngineStopped" }))
+
     const propose = (group: GroupId, data: Uint8Array): Effect.Effect<unknown, ProposeError> =>
-      Effect.flatMap(
-        withGroup(group, (g) => {
-          const res = g.core.propose(data)
-          if (Either.isLeft(res)) {
-            g.proposalsFailed++
-            return Either.left(res.left)
-          }
-          g.proposals++
-          const d = Deferred.unsafeMake<unknown, ProposeError>(FiberId.none)
-          g.pending.set(res.right.lastIndex, { term: res.right.term, deferred: d, proposedAtMs: clock.unsafeCurrentTimeMillis() })
-          return Either.right(d)
-        }),
-        (d) => timeout(group, "propose", Deferred.await(d))
-      )
+      Effect.async<unknown, ProposeError>((resume) => {
+        if (stopped) resume(engineStopped(group))
+        else post(newProposal(group, data, 1, false, "propose", resume))
+      })
+
+    const proposeBatch = (group: GroupId, datas: ReadonlyArray<Uint8Array>): Effect.Effect<ReadonlyArray<unknown>, ProposeError> =>
+      datas.length === 0
+        ? Effect.succeed([])
+        : Effect.async<ReadonlyArray<unknown>, ProposeError>((resume) => {
+            if (stopped) resume(engineStopped(group))
+            else post(newProposal(group, datas, datas.length, true, "propose", resume))
+          })
 
     const confChange = (group: GroupId, type: ConfChangeType, node: NodeId): Effect.Effect<void, ProposeError> =>
-      Effect.flatMap(
-        withGroup(group, (g) => {
-          const res = g.core.proposeConfChange({ type, nodeId: node })
-          if (Either.isLeft(res)) return Either.left(res.left)
-          const d = Deferred.unsafeMake<unknown, ProposeError>(FiberId.none)
-          g.pending.set(res.right.lastIndex, { term: res.right.term, deferred: d, proposedAtMs: clock.unsafeCurrentTimeMillis() })
-          return Either.right(d)
-        }),
-        (d) => Effect.asVoid(timeout(group, "confChange", Deferred.await(d)))
-      )
+      Effect.async<void, ProposeError>((resume) => {
+        if (stopped) return resume(engineStopped(group))
+        const p = newProposal(group, new Uint8Array(0), 1, false, "confChange", resume)
+        post({
+          _tag: "Run",
+          run: () => {
+            const g = groups.get(group)
+            if (g === undefined) return failProposal(p, new GroupNotFound({ group }))
+            wake(g, false)
+            dirty.add(g)
+            const res = g.core.proposeConfChange({ type, nodeId: node })
+            if (Either.isLeft(res)) return failProposal(p, res.left)
+            p.term = res.right.term
+            p.first = res.right.lastIndex
+            p.last = res.right.lastIndex
+            addPending(g, p)
+          }
+        })
+      })
 
     const readIndex = (group: GroupId): Effect.Effect<number, RaftError | GroupNotFound | RaftTimeout> =>
       Effect.flatMap(
@@ -863,7 +1146,7 @@ export const make = (
         ([d, context]) =>
           timeout(group, "readIndex", Deferred.await(d)).pipe(
             Effect.onError(() =>
-              Queue.offer(mailbox, { _tag: "Run", run: () => groups.get(group)?.reads.delete(context) })
+              Effect.sync(() => post({ _tag: "Run", run: () => groups.get(group)?.reads.delete(context) }))
             )
           )
       )
@@ -903,13 +1186,13 @@ export const make = (
             active.delete(g)
             dirty.delete(g)
             peersDirty = true
-            for (const [index, p] of g.pending) {
-              Deferred.unsafeDone(p.deferred, Effect.fail(new ProposalLost({ group, index, reason: "EngineStopped" })))
-            }
+            for (const [index, p] of g.pending) lose(g, p, index, "EngineStopped")
+            waiting.delete(g)
           }
           return Either.right(undefined)
         }),
       propose,
+      proposeBatch,
       readIndex,
       transferLeadership: (group, to) => withGroup(group, (g) => g.core.transferLeader(to)),
       addLearner: (group, node) => confChange(group, "AddLearner", node),

@@ -177,6 +177,8 @@ export class Progress {
   }
 }
 
+const descending = (a: number, b: number): number => b - a
+
 /** Outcome of a vote count. */
 export type VoteResult = "Won" | "Lost" | "Pending"
 
@@ -227,12 +229,19 @@ export class ProgressTracker {
 
   /** Largest index replicated on a quorum of voters. */
   committedIndex(): number {
-    if (this.voters.size === 0) return Number.MAX_SAFE_INTEGER
-    const matches: Array<number> = []
+    const n = this.voters.size
+    if (n === 0) return Number.MAX_SAFE_INTEGER
+    if (n === 1) {
+      for (const id of this.voters) return this.progress.get(id)?.match ?? 0
+    }
+    // called for every acknowledgement: reuse one scratch array
+    const matches = this.scratch
+    matches.length = 0
     for (const id of this.voters) matches.push(this.progress.get(id)?.match ?? 0)
-    matches.sort((a, b) => b - a)
+    matches.sort(descending)
     return matches[this.quorum() - 1]!
   }
+  private readonly scratch: Array<number> = []
 
   resetVotes(): void {
     this.votes.clear()
