@@ -6,6 +6,7 @@
  */
 import type { Effect } from "effect"
 import type { LogError } from "../storage/errors.js"
+import type { SnapshotStore } from "./ProducerSnapshot.js"
 
 export interface PartitionLogEntry {
   readonly firstKey: number
@@ -33,6 +34,11 @@ export interface PartitionLog {
   readonly onDurable: (key: number, done: (error?: LogError) => void) => void
   /** Whole entries from the one containing `fromKey`, at least one if any, up to maxBytes, below `endKey`. */
   readonly read: (fromKey: number, maxBytes: number, endKey: number) => Effect.Effect<ReadonlyArray<PartitionLogEntry>, LogError>
+  /**
+   * The entry with the largest maxTimestamp (the first on ties) among those
+   * with startKey <= lastKey < endKey, or undefined (ListOffsets MAX_TIMESTAMP).
+   */
+  readonly maxTimestamp: (endKey: number) => Effect.Effect<PartitionLogEntry | undefined, LogError>
   /** First entry whose maxTimestamp >= ts, or undefined. */
   readonly offsetForTimestamp: (ts: number) => Effect.Effect<PartitionLogEntry | undefined, LogError>
   /** Moves the log start to `key` (DeleteRecords), dropping whole segments below it. */
@@ -43,4 +49,11 @@ export interface PartitionLog {
     readonly retentionBytes: number
     readonly now: number
   }) => Effect.Effect<number, LogError>
+  /** Producer-state snapshot files kept next to the log's segments. */
+  readonly snapshots: SnapshotStore
+  /**
+   * Sets (undefined: clears) the function called synchronously, from inside
+   * `appendNow`, when the log rolls to a new segment starting at `base`.
+   */
+  readonly onRoll: (listener: ((base: number) => void) | undefined) => void
 }

@@ -12,6 +12,11 @@
  * and the high watermark follows durability. Under Raft the same interface is
  * served by a replica whose commit comes from the partition's Raft group.
  *
+ * Open: the producer table and the leader-epoch history come from the
+ * newest producer snapshot plus the batches after it (full log scan only
+ * without a usable snapshot); snapshots are written at a clean close and when
+ * the log rolls a segment (docs/producer-state.md).
+ *
  * Fetch: reads whole batches below the high watermark. Long-polling fetches
  * wait on `waitForHighWatermark`, which is woken by the high watermark moving
  * (commit), not by a polling loop.
@@ -36,7 +41,8 @@ import {
   PartitionStorageError,
   ProducerFenced
 } from "./errors.js"
-import type { PartitionLog, PartitionLogEntry } from "./PartitionLog.js"
+import type { PartitionLog } from "./PartitionLog.js"
+import { decodeSnapshot, encodeSnapshot, type EpochEntry, type ProducerSnapshot } from "./ProducerSnapshot.js"
 import { ProducerStateTable } from "./ProducerState.js"
 
 export interface AppendResult {
@@ -64,10 +70,11 @@ export interface EpochEndOffset {
   readonly endOffset: bigint
 }
 
-/** A leader epoch and the first offset written in it. */
-interface EpochEntry {
-  readonly epoch: number
-  readonly startOffset: number
+export interface ReplicaRecovery {
+  /** Offset of the producer snapshot the state was loaded from; undefined after a full scan. */
+  readonly snapshotOffset: number | undefined
+  /** Batches read from the log to rebuild the state. */
+  readonly replayedBatches: number
 }
 
 export interface PartitionReplicaOptions {
@@ -90,14 +97,24 @@ export class PartitionReplica {
   private readonly log: PartitionLog
   readonly config: () => EffectiveTopicConfig
   private readonly now: () => number
-  private readonly producers = new ProducerStateTable()
+  private readonly producers: ProducerStateTable
   private readonly epochs: Array<EpochEntry> = []
+  /** How `open` rebuilt the producer state. */
+  readonly recovery: ReplicaRecovery
+  private pendingRollSnapshot: { offset: number; data: Buffer } | undefined
   private hw: number
   private waiters = new Set<() => void>()
   private closed = false
   readonly leaderEpoch: number
 
-  private constructor(options: PartitionReplicaOptions, epochs: ReadonlyArray<EpochEntry>) {
+  private constructor(
+    options: PartitionReplicaOptions,
+    epochs: ReadonlyArray<EpochEntry>,
+    producers: ProducerStateTable,
+    recovery: ReplicaRecovery
+  ) {
+    this.producers = producers
+    this.recovery = recovery
     this.topic = options.topic
     this.partition = options.partition
     this.leaderId = options.nodeId
@@ -112,30 +129,44 @@ export class PartitionReplica {
     this.hw = options.log.nextKey()
   }
 
-  /** Opens the replica: scans the log once to rebuild producer state and the epoch history. */
+  /**
+   * Opens the replica, rebuilding the producer table and the epoch history
+   * from the newest usable producer snapshot plus the batches after it, or
+   * from a scan of the whole log when there is no usable snapshot (missing,
+   * corrupt, outside [log start, log end], or not matching the log).
+   */
   static open(options: PartitionReplicaOptions): Effect.Effect<PartitionReplica, PartitionStorageError> {
     return Effect.gen(function* () {
       const { log } = options
-      const epochs: Array<EpochEntry> = []
-      const producers: Array<[ReturnType<typeof readProducerFields>, bigint]> = []
-      let key = log.startKey()
+      const start = log.startKey()
       const end = log.nextKey()
-      while (key < end) {
-        const entries = yield* Effect.mapError(
-          log.read(key, 16 * 1024 * 1024, end),
-          storageError(options.topic, options.partition)
-        )
-        if (entries.length === 0) break
-        for (const e of entries) {
-          if (epochs.length === 0 || epochs[epochs.length - 1]!.epoch < e.term) {
-            epochs.push({ epoch: e.term, startOffset: e.firstKey })
-          }
-          producers.push([readProducerFields(e.payload), BigInt(e.firstKey)])
-          key = e.lastKey + 1
-        }
+      const snapshot = loadSnapshot(log, start, end)
+      let epochs: Array<EpochEntry> = []
+      let producers = new ProducerStateTable()
+      let replayed = -1
+      let snapshotOffset: number | undefined
+      if (snapshot !== undefined) {
+        epochs = [...snapshot.epochs]
+        for (const [pid, entry] of snapshot.producers) producers.restore(pid, entry)
+        replayed = yield* replay(options, snapshot.offset, end, epochs, producers, true)
+        if (replayed >= 0) snapshotOffset = snapshot.offset
       }
-      const replica = new PartitionReplica(options, epochs)
-      for (const [fields, base] of producers) replica.producers.record(fields, base)
+      if (replayed < 0) {
+        // no usable snapshot (or it does not match the log): scan everything
+        epochs = []
+        producers = new ProducerStateTable()
+        replayed = yield* replay(options, start, end, epochs, producers, false)
+      }
+      // as after DeleteRecords / retention: forget producers wholly below the log start
+      producers.truncateBefore(BigInt(start))
+      // the history a scan from the log start would find: epochs that ended at or before it are gone
+      if (end <= start) epochs.length = 0
+      while (epochs.length > 1 && epochs[1]!.startOffset <= start) epochs.shift()
+      const replica = new PartitionReplica(options, epochs, producers, {
+        snapshotOffset,
+        replayedBatches: replayed
+      })
+      log.onRoll((base) => replica.snapshotOnRoll(base))
       return replica
     })
   }
@@ -362,27 +393,23 @@ export class PartitionReplica {
     )
   }
 
-  /** ListOffsets MAX_TIMESTAMP: the batch with the largest timestamp below the high watermark. */
+  /** ListOffsets MAX_TIMESTAMP: the batch with the largest timestamp below the high watermark (the first on ties). */
   maxTimestamp(): Effect.Effect<{ offset: bigint; timestamp: bigint; leaderEpoch: number } | undefined, PartitionStorageError> {
-    const self = this
-    return Effect.gen(function* () {
-      let best: PartitionLogEntry | undefined
-      let key = self.log.startKey()
-      const hw = self.hw
-      while (key < hw) {
-        const entries = yield* Effect.mapError(self.log.read(key, 16 * 1024 * 1024, hw), storageError(self.topic, self.partition))
-        if (entries.length === 0) break
-        for (const e of entries) {
-          if (best === undefined || e.maxTimestamp > best.maxTimestamp) best = e
-          key = e.lastKey + 1
-        }
-      }
+    return this.log.maxTimestamp(this.hw).pipe(
+      Effect.mapError(storageError(this.topic, this.partition)),
       // Kafka reports the offset of the record with the max timestamp; without decoding records
       // the batch's last offset is the closest offset that is certain to be at or after it.
-      return best === undefined
-        ? undefined
-        : { offset: BigInt(best.lastKey), timestamp: BigInt(best.maxTimestamp), leaderEpoch: best.term }
-    })
+      Effect.map((best) =>
+        best === undefined
+          ? undefined
+          : { offset: BigInt(best.lastKey), timestamp: BigInt(best.maxTimestamp), leaderEpoch: best.term }
+      )
+    )
+  }
+
+  /** A producer's epoch, last sequence and last offset (DescribeProducers, tests). */
+  describeProducer(producerId: bigint): { epoch: number; lastSequence: number; lastOffset: bigint } | undefined {
+    return this.producers.describe(producerId)
   }
 
   /** OffsetForLeaderEpoch: the end offset of the largest epoch <= `epoch` (KIP-101/279). */
@@ -435,15 +462,134 @@ export class PartitionReplica {
     )
   }
 
+  /**
+   * Writes a producer snapshot at the log end offset (before the log is
+   * closed: ReplicaManager does this at a clean close). Keeps the newest two.
+   */
+  writeSnapshot(): Effect.Effect<void, PartitionStorageError> {
+    return Effect.try({
+      try: () => {
+        const offset = this.log.nextKey()
+        this.log.snapshots.write(offset, encodeSnapshot(offset, this.epochs, this.producers.entries()))
+      },
+      catch: (e) =>
+        new PartitionStorageError({
+          topic: this.topic,
+          partition: this.partition,
+          reason: `writing the producer snapshot: ${e instanceof Error ? e.message : String(e)}`
+        })
+    })
+  }
+
+  /**
+   * Called from inside `appendNow` when the log rolls: every batch below
+   * `base` is recorded in the table and the batch being appended is not yet,
+   * so the table is the state at `base`. Encoded now, written off the append
+   * path (a failure only costs a longer replay at the next open).
+   */
+  snapshotOnRoll(base: number): void {
+    if (this.closed) return
+    const pending = this.pendingRollSnapshot
+    this.pendingRollSnapshot = { offset: base, data: encodeSnapshot(base, this.epochs, this.producers.entries()) }
+    if (pending !== undefined) return
+    setImmediate(() => {
+      const p = this.pendingRollSnapshot
+      this.pendingRollSnapshot = undefined
+      if (p === undefined || this.closed) return
+      try {
+        this.log.snapshots.write(p.offset, p.data)
+      } catch {
+        // best effort
+      }
+    })
+  }
+
   /** Wakes every waiting fetch; later waits return at once. */
   close(): void {
     this.closed = true
+    this.pendingRollSnapshot = undefined
+    this.log.onRoll(undefined)
     const waiters = this.waiters
     this.waiters = new Set()
     for (const w of waiters) w()
   }
-
 }
+
+/**
+ * The newest snapshot that decodes and lies in [start, end]. Snapshots past
+ * the log end (its tail was lost in a crash) and corrupt ones are deleted:
+ * a later append past their offset would otherwise make them look usable.
+ * Never fails: any problem means "no snapshot".
+ */
+const loadSnapshot = (log: PartitionLog, start: number, end: number): ProducerSnapshot | undefined => {
+  const remove = (offset: number) => {
+    try {
+      log.snapshots.remove(offset)
+    } catch {
+      // ignore
+    }
+  }
+  let offsets: ReadonlyArray<number>
+  try {
+    offsets = log.snapshots.list()
+  } catch {
+    return undefined
+  }
+  for (let i = offsets.length - 1; i >= 0; i--) {
+    const offset = offsets[i]!
+    if (offset > end) {
+      remove(offset)
+      continue
+    }
+    if (offset < start) return undefined
+    let snapshot: ProducerSnapshot | undefined
+    try {
+      const buf = log.snapshots.read(offset)
+      snapshot = buf === undefined ? undefined : decodeSnapshot(buf)
+    } catch {
+      continue
+    }
+    if (snapshot !== undefined && snapshot.offset === offset) return snapshot
+    remove(offset)
+  }
+  return undefined
+}
+
+/**
+ * Reads the batches from `from` to `end`, extending the epoch history and
+ * recording them in the producer table; returns how many. `strict` (replay
+ * after a snapshot): the first batch must start exactly at `from`, else -1.
+ */
+const replay = (
+  options: PartitionReplicaOptions,
+  from: number,
+  end: number,
+  epochs: Array<EpochEntry>,
+  producers: ProducerStateTable,
+  strict: boolean
+): Effect.Effect<number, PartitionStorageError> =>
+  Effect.gen(function* () {
+    const { log } = options
+    let key = from
+    let n = 0
+    while (key < end) {
+      const entries = yield* Effect.mapError(
+        log.read(key, 16 * 1024 * 1024, end),
+        storageError(options.topic, options.partition)
+      )
+      if (entries.length === 0) break
+      for (const e of entries) {
+        if (strict && n === 0 && e.firstKey !== from) return -1
+        if (epochs.length === 0 || epochs[epochs.length - 1]!.epoch < e.term) {
+          epochs.push({ epoch: e.term, startOffset: e.firstKey })
+        }
+        producers.record(readProducerFields(e.payload), BigInt(e.firstKey))
+        key = e.lastKey + 1
+        n++
+      }
+    }
+    return n
+  })
 
 const readProducerFields = (batch: Buffer) => {
   const h = readBatchHeader(batch, 0)

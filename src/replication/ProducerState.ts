@@ -13,9 +13,12 @@
  * - a producer with no state (new, or expired by retention) may start at any
  *   sequence, as Kafka accepts.
  *
- * The state is rebuilt from the partition log on restart (`replay` the
- * batch headers in offset order), so it never needs its own durable file for
- * correctness. This module is pure: no Effects, no I/O.
+ * The state can always be rebuilt from the partition log (`record` the batch
+ * headers in offset order), so it never needs its own durable file for
+ * correctness. To avoid reading the whole log at every start, the replica
+ * saves `entries()` in a snapshot (ProducerSnapshot.ts) and rebuilds with
+ * `restore` plus a replay of the batches after the snapshot.
+ * This module is pure: no Effects, no I/O.
  */
 
 import { NO_PRODUCER_EPOCH, NO_PRODUCER_ID } from "../protocol/recordBatch.js"
@@ -32,7 +35,7 @@ export interface BatchMeta {
   readonly maxTimestamp: bigint
 }
 
-interface ProducerEntry {
+export interface ProducerEntry {
   epoch: number
   /** Oldest first, at most BATCHES_TO_RETAIN. */
   batches: Array<BatchMeta>
@@ -137,6 +140,18 @@ export class ProducerStateTable {
   /** Drops everything (the log was truncated above these batches; replay again). */
   clear(): void {
     this.producers.clear()
+  }
+
+  /** Every producer's state, for a snapshot (live objects: encode them before the next append). */
+  entries(): IterableIterator<[bigint, ProducerEntry]> {
+    return this.producers.entries()
+  }
+
+  /** Sets a producer's state from a snapshot (batches oldest first; at most BATCHES_TO_RETAIN kept). */
+  restore(producerId: bigint, entry: ProducerEntry): void {
+    const batches = entry.batches.slice(-BATCHES_TO_RETAIN)
+    if (batches.length === 0) return
+    this.producers.set(producerId, { epoch: entry.epoch, batches, lastTimestamp: entry.lastTimestamp })
   }
 
   /** Epoch and last sequence of a producer, for tests and DescribeProducers. */

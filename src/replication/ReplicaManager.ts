@@ -5,7 +5,8 @@
  * follows metadata changes (topics and partitions created or deleted)
  * through a ClusterMetadata listener, so a topic is writable as soon as
  * CreateTopics returns, and runs retention on a timer. `get` is a plain
- * synchronous lookup for the hot path.
+ * synchronous lookup for the hot path. Closing a replica (partition closed,
+ * layer shutdown) first writes its producer snapshot, while the log is open.
  */
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { BrokerConfig } from "../config/BrokerConfig.js"
@@ -13,9 +14,11 @@ import { ClusterMetadata } from "../metadata/ClusterMetadata.js"
 import type { MetadataState } from "../metadata/MetadataState.js"
 import { type EffectiveTopicConfig, effectiveConfig } from "../metadata/TopicConfig.js"
 import { LogStore, partitionLogId } from "../storage/LogStore.js"
+import { toStorageError } from "../storage/errors.js"
 import type { SegmentedLog } from "../storage/SegmentedLog.js"
 import { PartitionStorageError } from "./errors.js"
 import type { PartitionLog } from "./PartitionLog.js"
+import { snapshotStore } from "./ProducerSnapshot.js"
 import { PartitionReplica } from "./PartitionReplica.js"
 
 export interface ReplicaManagerShape {
@@ -37,11 +40,21 @@ export const partitionLogFromSegmentedLog = (log: SegmentedLog): PartitionLog =>
   onDurable: (key, done) => log.core.onDurable(key, done),
   read: (fromKey, maxBytes, endKey) => Effect.map(log.read(fromKey, maxBytes, endKey - 1), (r) => r.entries),
   offsetForTimestamp: (ts) => log.offsetForTimestamp(ts),
+  maxTimestamp: (endKey) =>
+    Effect.try({ try: () => log.core.maxTimestampBefore(endKey), catch: (e) => toStorageError(log.id, "maxTimestamp", e) }),
   deleteBefore: (key) => Effect.asVoid(log.deleteBefore(key)),
-  enforceRetention: (policy) => Effect.map(log.enforceRetention(policy), (r) => r.logStartKey)
+  enforceRetention: (policy) => Effect.map(log.enforceRetention(policy), (r) => r.logStartKey),
+  snapshots: snapshotStore(log.core.fileIO, log.core.dir),
+  onRoll: (listener) => log.core.setRollListener(listener)
 })
 
 const key = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+/** Writes a replica's producer-state snapshot; a failure only costs a longer replay at the next open. */
+const snapshotOf = (replica: PartitionReplica): Effect.Effect<void> =>
+  replica.writeSnapshot().pipe(
+    Effect.catchAll((e) => Effect.logWarning(`producer snapshot of ${replica.topic}-${replica.partition}: ${e.message}`))
+  )
 
 export const make = Effect.gen(function* () {
   const config = yield* BrokerConfig
@@ -81,8 +94,13 @@ export const make = Effect.gen(function* () {
   const closePartition = (topic: string, partition: number, deleteData: boolean) =>
     Effect.gen(function* () {
       const k = key(topic, partition)
-      replicas.get(k)?.close()
+      const replica = replicas.get(k)
       replicas.delete(k)
+      if (replica !== undefined) {
+        // the snapshot is written while the log is still open; a deleted partition needs none
+        if (!deleteData) yield* snapshotOf(replica)
+        replica.close()
+      }
       const id = partitionLogId(topic, partition)
       yield* (deleteData ? store.delete(id) : store.close(id)).pipe(
         Effect.catchAll((e) => Effect.logWarning(`closing partition log ${id}: ${e.message}`))
@@ -134,7 +152,12 @@ export const make = Effect.gen(function* () {
   yield* Effect.forkScoped(
     Effect.repeat(enforceRetention, Schedule.spaced(Duration.millis(config.logRetentionCheckIntervalMs)))
   )
-  yield* Effect.addFinalizer(() => Effect.sync(() => replicas.forEach((r) => r.close())))
+  // runs before LogStore's finalizer closes the logs (this layer is built on top of it)
+  yield* Effect.addFinalizer(() =>
+    Effect.forEach([...replicas.values()], (r) => Effect.zipRight(snapshotOf(r), Effect.sync(() => r.close())), {
+      discard: true
+    })
+  )
 
   return ReplicaManager.of({
     get: (topic, partition) => replicas.get(key(topic, partition)),

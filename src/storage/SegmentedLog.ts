@@ -155,6 +155,7 @@ export class LogCore implements Syncable {
   private readonly tier: MemoryTier
   private scratch = Buffer.allocUnsafe(64 * FRAME_HEADER)
   private report!: RecoveryReport
+  private rollListener: ((base: number) => void) | undefined
 
   private constructor(
     readonly id: string,
@@ -192,6 +193,20 @@ export class LogCore implements Syncable {
   }
   get segmentBases(): ReadonlyArray<number> {
     return this.segments.map((s) => s.base)
+  }
+  /** The FileIO this log uses (for files kept next to its segments, e.g. producer snapshots). */
+  get fileIO(): FileIO {
+    return this.io
+  }
+
+  /**
+   * Sets (or clears) the function called, synchronously and at most once per
+   * roll, after the log rolled to a new segment starting at `base` (every
+   * entry below `base` is in sealed segments). It must not throw and must
+   * not call back into the log; errors are ignored.
+   */
+  setRollListener(listener: ((base: number) => void) | undefined): void {
+    this.rollListener = listener
   }
   stats(): LogStats {
     let size = 0
@@ -385,6 +400,13 @@ export class LogCore implements Syncable {
     this.sync.markDirty(this)
     // under every policy a sealed segment is synced soon (background pass), so the recovery point advances
     this.sync.requestFlush()
+    if (this.rollListener !== undefined && old.size > 0) {
+      try {
+        this.rollListener(base)
+      } catch {
+        // a listener failure never fails the append that rolled
+      }
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -651,6 +673,74 @@ export class LogCore implements Syncable {
       throw this.err("offsetForTimestamp", e)
     }
     return undefined
+  }
+
+  /**
+   * The entry with the largest maxTimestamp (the first one on ties) among
+   * entries with logStartKey <= lastKey < bound, or undefined if none.
+   * Uses each segment's maxTimestamp / keyOfMaxTimestamp: a segment wholly
+   * inside the range answers from memory; a segment cut by the range (the one
+   * holding logStartKey, those reaching bound) answers with its max entry if
+   * that entry is in range, and is scanned (only its part in range) only when
+   * it is not and the segment could still beat the best found elsewhere.
+   * Reads one entry (the winner) in the common case.
+   */
+  maxTimestampBefore(bound: number): LogEntry | undefined {
+    if (this.closed) throw new StorageError({ log: this.id, op: "read", code: "ECLOSED", reason: "log is closed" })
+    const start = this._logStartKey
+    if (bound > this._nextKey) bound = this._nextKey
+    if (bound <= start) return undefined
+    try {
+      // best so far: timestamp, firstKey of its entry, and the entry if already read
+      let bestTs = -Infinity
+      let bestKey = -1
+      let bestEntry: LogEntry | undefined
+      const better = (ts: number, key: number): boolean =>
+        bestKey < 0 || ts > bestTs || (ts === bestTs && key < bestKey)
+      const unresolved: Array<Segment> = []
+      for (const seg of this.segments) {
+        if (seg.nextKey <= start || seg.size === 0 || seg.keyOfMaxTimestamp < 0) continue
+        if (seg.base >= bound) break
+        if (seg.base >= start && seg.nextKey <= bound) {
+          // every entry of the segment is in range
+          if (better(seg.maxTimestamp, seg.keyOfMaxTimestamp)) {
+            bestTs = seg.maxTimestamp
+            bestKey = seg.keyOfMaxTimestamp
+            bestEntry = undefined
+          }
+          continue
+        }
+        if (!better(seg.maxTimestamp, seg.keyOfMaxTimestamp)) continue
+        const e = this.entryAt(seg.keyOfMaxTimestamp)
+        if (e !== undefined && e.firstKey === seg.keyOfMaxTimestamp && e.lastKey >= start && e.lastKey < bound) {
+          bestTs = e.maxTimestamp
+          bestKey = e.firstKey
+          bestEntry = e
+        } else unresolved.push(seg)
+      }
+      for (const seg of unresolved) {
+        // nothing in this segment can beat the best: skip it unread
+        if (bestKey >= 0 && (seg.maxTimestamp < bestTs || (seg.maxTimestamp === bestTs && seg.base > bestKey))) continue
+        const from = Math.max(start, seg.base)
+        this.scan(seg, seg.offsetIndex.lookup(from), seg.size, true, (buf, at, size) => {
+          const last = frameLastKey(buf, at)
+          if (last < start) return true
+          if (last >= bound) return false
+          const ts = frameMaxTimestamp(buf, at)
+          const first = frameFirstKey(buf, at)
+          if (better(ts, first)) {
+            bestTs = ts
+            bestKey = first
+            bestEntry = decodeFrame(Buffer.from(buf.subarray(at, at + size)), 0, size)
+          }
+          return true
+        })
+      }
+      if (bestKey < 0) return undefined
+      return bestEntry ?? this.entryAt(bestKey)
+    } catch (e) {
+      throw this.err("maxTimestamp", e)
+    }
   }
 
   /**
