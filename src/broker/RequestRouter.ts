@@ -17,7 +17,7 @@
  * can never claim an API that has no handler.
  */
 import { Context, Effect, Exit, Layer } from "effect"
-import type { ConnectionContext, ResponseFrame } from "../transport/KafkaTransport.js"
+import { type ConnectionContext, ReleasingResponse, type ResponseFrame, responseChunks } from "../transport/KafkaTransport.js"
 import { ErrorCode } from "../protocol/errorCodes.js"
 import { KafkaDecodeError } from "../protocol/errors.js"
 import { type ApiKey, decodeRequest, decodeRequestHeader, encodeResponse } from "../protocol/messages.js"
@@ -37,7 +37,11 @@ export interface RequestContext {
  * record batches straight from the log).
  */
 export class EncodedResponse {
-  constructor(readonly chunks: ReadonlyArray<Buffer>) {}
+  constructor(
+    readonly chunks: ReadonlyArray<Buffer>,
+    /** Runs once the transport no longer needs the chunks (see `ReleasingResponse`). */
+    readonly release?: () => void
+  ) {}
 }
 
 /**
@@ -148,7 +152,7 @@ export const make = (handlers: ReadonlyArray<ApiHandler>): RequestRouterShape =>
       body === null
         ? null
         : body instanceof EncodedResponse
-          ? body.chunks
+          ? body.release === undefined ? body.chunks : new ReleasingResponse(body.chunks, body.release)
           : encodeResponse(apiKey as ApiKey, apiVersion, correlationId, body as never)
     const handled = handler.handle(ctx, request.body)
     // A handler that answered synchronously (`Effect.succeed`, an Exit): encode now and
@@ -175,7 +179,12 @@ export const make = (handlers: ReadonlyArray<ApiHandler>): RequestRouterShape =>
   }
 
   const route = (conn: ConnectionContext, frame: Buffer): Effect.Effect<Buffer | null> =>
-    Effect.map(routeToWire(conn, frame), (r) => (r === null || Buffer.isBuffer(r) ? r : Buffer.concat(r as ReadonlyArray<Buffer>)))
+    Effect.map(routeToWire(conn, frame), (r) => {
+      if (r === null || Buffer.isBuffer(r)) return r
+      const one = Buffer.concat(responseChunks(r))
+      if (r instanceof ReleasingResponse) r.release()
+      return one
+    })
 
   return { route, routeToWire, apis }
 }

@@ -35,6 +35,15 @@ export interface PartitionLog {
   /** Whole entries from the one containing `fromKey`, at least one if any, up to maxBytes, below `endKey`. */
   readonly read: (fromKey: number, maxBytes: number, endKey: number) => Effect.Effect<ReadonlyArray<PartitionLogEntry>, LogError>
   /**
+   * As `read`, with the pooled buffers the payloads are views of; give them
+   * back with `readBuffers.release` once no payload view is used any more.
+   */
+  readonly readPooled: (
+    fromKey: number,
+    maxBytes: number,
+    endKey: number
+  ) => Effect.Effect<{ readonly entries: ReadonlyArray<PartitionLogEntry>; readonly buffers: ReadonlyArray<Buffer> }, LogError>
+  /**
    * The entry with the largest maxTimestamp (the first on ties) among those
    * with startKey <= lastKey < endKey, or undefined (ListOffsets MAX_TIMESTAMP).
    */

@@ -59,6 +59,8 @@ export type AppendOutcome =
 
 export interface ReadResult {
   readonly records: ReadonlyArray<Buffer>
+  /** Pooled buffers the records are views of (see `PartitionLog.readPooled`). */
+  readonly buffers: ReadonlyArray<Buffer>
   readonly bytes: number
   readonly highWatermark: bigint
   readonly logStartOffset: bigint
@@ -86,6 +88,8 @@ export interface PartitionReplicaOptions {
   readonly config: () => EffectiveTopicConfig
   readonly now: () => number
 }
+
+const NO_BUFFERS: ReadonlyArray<Buffer> = []
 
 const storageError = (topic: string, partition: number) => (e: LogError) =>
   new PartitionStorageError({ topic, partition, reason: e.message })
@@ -359,10 +363,10 @@ export class PartitionReplica {
         })
       )
     }
-    if (o >= hw || maxBytes <= 0 && !minOneBatch) return Effect.succeed({ ...base, records: [], bytes: 0 })
-    return this.log.read(o, Math.max(maxBytes, 1), hw).pipe(
+    if (o >= hw || maxBytes <= 0 && !minOneBatch) return Effect.succeed({ ...base, records: [], bytes: 0, buffers: NO_BUFFERS })
+    return this.log.readPooled(o, Math.max(maxBytes, 1), hw).pipe(
       Effect.mapError(storageError(this.topic, this.partition)),
-      Effect.map((entries) => {
+      Effect.map(({ entries, buffers }) => {
         const records: Array<Buffer> = []
         let bytes = 0
         for (const e of entries) {
@@ -370,7 +374,7 @@ export class PartitionReplica {
           records.push(e.payload)
           bytes += e.payload.length
         }
-        return { ...base, records, bytes }
+        return { ...base, records, bytes, buffers }
       })
     )
   }

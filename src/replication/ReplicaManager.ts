@@ -39,6 +39,7 @@ export const partitionLogFromSegmentedLog = (log: SegmentedLog): PartitionLog =>
   },
   onDurable: (key, done) => log.core.onDurable(key, done),
   read: (fromKey, maxBytes, endKey) => Effect.map(log.read(fromKey, maxBytes, endKey - 1), (r) => r.entries),
+  readPooled: (fromKey, maxBytes, endKey) => log.read(fromKey, maxBytes, endKey - 1),
   offsetForTimestamp: (ts) => log.offsetForTimestamp(ts),
   maxTimestamp: (endKey) =>
     Effect.try({ try: () => log.core.maxTimestampBefore(endKey), catch: (e) => toStorageError(log.id, "maxTimestamp", e) }),

@@ -86,10 +86,11 @@ export type FrameCheck =
 const INCOMPLETE_HEADER: FrameCheck = { _tag: "incomplete", need: FRAME_HEADER }
 
 /**
- * Validate the frame at `at` (length, CRC, key sanity). `end` bounds the
- * valid bytes in `buf`. Does not check continuity with the previous frame.
+ * Validate the frame at `at` (length, CRC unless `verifyCrc` is false, key
+ * sanity). `end` bounds the valid bytes in `buf`. Does not check continuity
+ * with the previous frame.
  */
-export const checkFrame = (buf: Buffer, at: number, end: number): FrameCheck => {
+export const checkFrame = (buf: Buffer, at: number, end: number, verifyCrc = true): FrameCheck => {
   if (end - at < FRAME_HEADER) {
     return end - at < 4 ? INCOMPLETE_HEADER : lengthOnly(buf, at, end)
   }
@@ -98,7 +99,7 @@ export const checkFrame = (buf: Buffer, at: number, end: number): FrameCheck => 
   const size = length + 4
   if (end - at < size) return { _tag: "incomplete", need: size }
   const crc = buf.readUInt32BE(at + 4)
-  if (crc32c(buf.subarray(at + 8, at + size)) !== crc) return { _tag: "bad", reason: "CRC mismatch" }
+  if (verifyCrc && crc32c(buf.subarray(at + 8, at + size)) !== crc) return { _tag: "bad", reason: "CRC mismatch" }
   const first = readI64(buf, at + 8)
   const last = readI64(buf, at + 16)
   if (!(last >= first) || first < 0) return { _tag: "bad", reason: `bad keys ${first}..${last}` }

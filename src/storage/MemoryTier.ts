@@ -15,6 +15,7 @@
  * the socket later, and the ring may reuse the bytes by then.
  */
 import { FRAME_HEADER, type LogEntry } from "./Frame.js"
+import { readBuffers } from "./ReadBufferPool.js"
 
 interface Slot {
   readonly firstKey: number
@@ -152,9 +153,10 @@ export class MemoryTier {
    * Entries covering or following `fromKey`; the first entry is always
    * included, later ones while they fit in `maxBytes` (payload bytes) and
    * have lastKey <= maxKey. The caller checks `firstKey() <= fromKey`.
-   * Payloads are views of one new buffer holding copies.
+   * Payloads are views of one buffer holding copies, taken from
+   * `readBuffers` and pushed on `buffers` (see `ReadResult.buffers`).
    */
-  read(fromKey: number, maxBytes: number, maxKey: number, out: Array<LogEntry>): number {
+  read(fromKey: number, maxBytes: number, maxKey: number, out: Array<LogEntry>, buffers?: Array<Buffer>): number {
     const slots = this.slots
     let lo = this.head
     let hi = slots.length - 1
@@ -179,7 +181,8 @@ export class MemoryTier {
     }
     if (end === start) return 0
     const ring = this.ring!
-    const copy = Buffer.allocUnsafe(bytes)
+    const copy = readBuffers.acquire(bytes)
+    buffers?.push(copy)
     let pos = 0
     for (let i = start; i < end; i++) {
       const s = slots[i]!

@@ -19,6 +19,11 @@ export class Segment {
   readonly timePath: string
   /** Valid bytes (the file is never read beyond this). */
   size = 0
+  /**
+   * Frames in [0, verifiedEnd) have had their CRC checked (written by this
+   * process, or checked by a read); reads skip the check there. 0 after open.
+   */
+  verifiedEnd = 0
   /** Key after the last entry (base if empty). */
   nextKey: number
   /** Largest maxTimestamp in the segment (-Infinity if empty) and the firstKey of its frame. */

@@ -33,6 +33,7 @@ import {
 } from "./Frame.js"
 import { OffsetIndex, TimeIndex } from "./SparseIndex.js"
 import { MemoryTier } from "./MemoryTier.js"
+import { readBuffers } from "./ReadBufferPool.js"
 import { Segment, parseSegmentName } from "./Segment.js"
 import type { SyncJob, Syncable, WalSync } from "./WalSync.js"
 
@@ -73,6 +74,12 @@ export interface ReadResult {
   readonly nextFetchKey: number
   /** True if served from the memory tier. */
   readonly fromMemory: boolean
+  /**
+   * The buffers (from `readBuffers`) the payloads are views of. A reader that
+   * is done with every payload may give them back with `readBuffers.release`
+   * (the Fetch path does, once the response is written); others just drop them.
+   */
+  readonly buffers: ReadonlyArray<Buffer>
 }
 
 export interface RetentionPolicy {
@@ -341,6 +348,8 @@ export class LogCore implements Syncable {
       }
       at += size
     }
+    // frames this process encoded need no CRC check when read back
+    if (seg.verifiedEnd === pos) seg.verifiedEnd = pos + bytes
     seg.size = pos + bytes
     seg.nextKey = entries[to - 1]!.lastKey + 1
     seg.dirty = true
@@ -564,11 +573,12 @@ export class LogCore implements Syncable {
     if (this.closed) throw new StorageError({ log: this.id, op: "read", code: "ECLOSED", reason: "log is closed" })
     if (fromKey < this._logStartKey || fromKey > this._nextKey) throw this.outOfRange(fromKey)
     const out: Array<LogEntry> = []
-    if (fromKey === this._nextKey) return { entries: out, bytes: 0, nextFetchKey: fromKey, fromMemory: false }
+    const buffers: Array<Buffer> = []
+    if (fromKey === this._nextKey) return { entries: out, bytes: 0, nextFetchKey: fromKey, fromMemory: false, buffers }
     const tierFirst = this.tier.firstKey()
     if (tierFirst !== undefined && tierFirst <= fromKey) {
-      const bytes = this.tier.read(fromKey, maxBytes, maxKey, out)
-      return { entries: out, bytes, nextFetchKey: next(out, fromKey), fromMemory: true }
+      const bytes = this.tier.read(fromKey, maxBytes, maxKey, out, buffers)
+      return { entries: out, bytes, nextFetchKey: next(out, fromKey), fromMemory: true, buffers }
     }
     let bytes = 0
     try {
@@ -576,16 +586,21 @@ export class LogCore implements Syncable {
         const seg = this.segments[si]!
         if (seg.nextKey <= fromKey) continue
         const pos = seg.offsetIndex.lookup(fromKey)
-        const r = this.readSegment(seg, pos, fromKey, maxBytes, maxKey, out, bytes)
+        const r = this.readSegment(seg, pos, fromKey, maxBytes, maxKey, out, bytes, buffers)
         bytes = r.bytes
         if (r.done) break
       }
     } catch (e) {
       throw this.err("read", e)
     }
-    return { entries: out, bytes, nextFetchKey: next(out, fromKey), fromMemory: false }
+    return { entries: out, bytes, nextFetchKey: next(out, fromKey), fromMemory: false, buffers }
   }
 
+  /**
+   * Reads whole frames of `seg` from file position `start`. A frame's CRC is
+   * checked unless it lies below `seg.verifiedEnd` (frames this process wrote,
+   * or already checked by an earlier read): every byte is checked once.
+   */
   private readSegment(
     seg: Segment,
     start: number,
@@ -593,7 +608,8 @@ export class LogCore implements Syncable {
     maxBytes: number,
     maxKey: number,
     out: Array<LogEntry>,
-    bytes0: number
+    bytes0: number,
+    buffers: Array<Buffer>
   ): { bytes: number; done: boolean } {
     let bytes = bytes0
     let pos = start
@@ -602,7 +618,8 @@ export class LogCore implements Syncable {
     let want = Math.max(0, maxBytes - bytes) + this.config.indexIntervalBytes + 2 * FRAME_HEADER
     while (pos < end) {
       const len = Math.min(end - pos, Math.max(want, FRAME_HEADER))
-      const buf = Buffer.allocUnsafe(len)
+      const buf = readBuffers.acquire(len)
+      buffers.push(buf)
       const got = this.io.read(fd, buf, 0, len, pos)
       if (got === 0) {
         throw new WalCorrupt({ log: this.id, file: seg.logPath, position: pos, reason: "segment shorter than expected" })
@@ -610,7 +627,8 @@ export class LogCore implements Syncable {
       let at = 0
       let need = 0
       while (at < got) {
-        const c = checkFrame(buf, at, got)
+        const framePos = pos + at
+        const c = checkFrame(buf, at, got, framePos >= seg.verifiedEnd)
         if (c._tag === "incomplete") {
           if (pos + at + c.need > end || got < len) {
             throw new WalCorrupt({
@@ -626,6 +644,7 @@ export class LogCore implements Syncable {
         if (c._tag === "bad") {
           throw new WalCorrupt({ log: this.id, file: seg.logPath, position: pos + at, reason: c.reason })
         }
+        if (framePos === seg.verifiedEnd) seg.verifiedEnd = framePos + c.size
         const last = frameLastKey(buf, at)
         if (last >= fromKey) {
           if (last > maxKey) return { bytes, done: true }
@@ -829,6 +848,7 @@ export class LogCore implements Syncable {
       })
       this.io.truncate(seg.logFd(), cut)
       seg.size = cut
+      seg.verifiedEnd = Math.min(seg.verifiedEnd, cut)
       seg.nextKey = cut === 0 ? seg.base : newNext
       seg.maxTimestamp = maxTs
       seg.keyOfMaxTimestamp = keyOfMax
@@ -1128,6 +1148,8 @@ export class LogCore implements Syncable {
           }
           bases.length = i + 1
         }
+        // the scan checked every frame's CRC
+        seg.verifiedEnd = seg.size
         seg.rewriteIndexes()
         if ((seg.offsetIndex.count > 0 || badAt >= 0 || seg.size > 0) && !rebuilt.includes(seg.logPath)) {
           rebuilt.push(seg.logPath)

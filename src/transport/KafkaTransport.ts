@@ -57,16 +57,34 @@ export interface ConnectionContext {
 }
 
 /**
- * A response frame without its size prefix: one buffer, or chunks written in
- * order without being copied together (Fetch sends record batches this way).
+ * Response chunks whose buffers their owner takes back once the transport no
+ * longer needs them: `release` runs once, after the bytes were copied or
+ * handed to the kernel. A response dropped unwritten (its connection closed)
+ * is never released; its buffers are left to the garbage collector.
  */
-export type ResponseFrame = Buffer | ReadonlyArray<Buffer>
+export class ReleasingResponse {
+  constructor(
+    readonly chunks: ReadonlyArray<Buffer>,
+    readonly release: () => void
+  ) {}
+}
+
+/**
+ * A response frame without its size prefix: one buffer, or chunks written in
+ * order without being copied together (Fetch sends record batches this way),
+ * possibly with a release callback (Fetch's pooled read buffers).
+ */
+export type ResponseFrame = Buffer | ReadonlyArray<Buffer> | ReleasingResponse
+
+/** The chunks of a response frame. */
+export const responseChunks = (r: ResponseFrame): ReadonlyArray<Buffer> =>
+  Buffer.isBuffer(r) ? [r] : r instanceof ReleasingResponse ? r.chunks : (r as ReadonlyArray<Buffer>)
 
 /** The byte length of a response frame. */
 export const responseFrameSize = (r: ResponseFrame): number => {
   if (Buffer.isBuffer(r)) return r.length
   let n = 0
-  for (const b of r as ReadonlyArray<Buffer>) n += b.length
+  for (const b of responseChunks(r)) n += b.length
   return n
 }
 

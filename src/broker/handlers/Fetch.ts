@@ -32,6 +32,7 @@ import { ErrorCode } from "../../protocol/errorCodes.js"
 import type { FetchRequest, FetchResponseInput } from "../../protocol/messages.js"
 import type { PartitionReplica } from "../../replication/PartitionReplica.js"
 import { ReplicaManager } from "../../replication/ReplicaManager.js"
+import { readBuffers } from "../../storage/ReadBufferPool.js"
 import { defineHandler, EncodedResponse } from "../RequestRouter.js"
 import { checkLeaderEpoch, errorCodeOf } from "./common.js"
 import {
@@ -79,9 +80,17 @@ const responseState = (p: PartitionOut): PartitionResponseState => ({
   preferredReadReplica: p.preferredReadReplica
 })
 
-/** The response, encoded here so the record batches are written without copies. */
-const encoded = (version: number, correlationId: number, r: FetchResponseOut): EncodedResponse =>
-  new EncodedResponse(encodeFetchResponse(version, correlationId, r).chunks)
+/**
+ * The response, encoded here so the record batches are written without
+ * copies; the pooled read buffers they are views of go back to the pool once
+ * the transport has written them.
+ */
+const encoded = (version: number, correlationId: number, r: FetchResponseOut, buffers: ReadonlyArray<Buffer>): EncodedResponse =>
+  new EncodedResponse(encodeFetchResponse(version, correlationId, r).chunks, buffers.length === 0 ? undefined : () => releaseAll(buffers))
+
+const releaseAll = (buffers: ReadonlyArray<Buffer>): void => {
+  for (const b of buffers) readBuffers.release(b)
+}
 
 export const make = Effect.gen(function* () {
   const metadata = yield* ClusterMetadata
@@ -205,6 +214,7 @@ export const make = Effect.gen(function* () {
       /** An error or a diverging epoch: answer without waiting. */
       let immediate = false
       const out: Array<TopicResult> = []
+      const buffers: Array<Buffer> = []
       for (const topic of targets) {
         const partitions: Array<PartitionOut> = []
         for (const t of topic.partitions) {
@@ -235,6 +245,7 @@ export const make = Effect.gen(function* () {
           }
           const res = read.right
           bytes += res.bytes
+          for (const b of res.buffers) buffers.push(b)
           partitions.push({
             partitionIndex: t.partition,
             errorCode: ErrorCode.NONE,
@@ -248,7 +259,7 @@ export const make = Effect.gen(function* () {
         }
         out.push({ topic, partitions })
       }
-      return { out, bytes, immediate }
+      return { out, bytes, immediate, buffers }
     })
 
   /** Waits until a high watermark moves past what was read, or the timeout passes. */
@@ -331,7 +342,8 @@ export const make = Effect.gen(function* () {
     maxVersion: 17,
     handle: (ctx, req) =>
       Effect.gen(function* () {
-        const respond = (r: FetchResponseOut) => encoded(ctx.apiVersion, ctx.correlationId, r)
+        let buffers: ReadonlyArray<Buffer> = []
+        const respond = (r: FetchResponseOut) => encoded(ctx.apiVersion, ctx.correlationId, r, buffers)
         const v = ctx.apiVersion
         const byId = v >= 13
         const context: FetchContext =
@@ -361,10 +373,13 @@ export const make = Effect.gen(function* () {
             const remaining = deadline - (yield* Clock.currentTimeMillis)
             if (remaining <= 0) break
             yield* waitForCommit(targets, remaining)
+            // nothing refers to the previous pass's records any more
+            releaseAll(result.buffers)
             result = yield* readAll(targets, responseMaxBytes, hardLimit)
             if (result.bytes >= req.minBytes || result.immediate) break
           }
         }
+        buffers = result.buffers
         switch (context._tag) {
           case "Sessionless":
             return respond({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: topicsOut(result.out) })

@@ -15,15 +15,27 @@
  */
 import { Cause, Deferred, Effect, Exit, Fiber, FiberId } from "effect"
 import type { Clock, Runtime } from "effect"
-import { type ConnectionContext, type ConnectionInfo, type RequestHandler, type ResponseFrame, responseFrameSize } from "../KafkaTransport.js"
+import {
+  type ConnectionContext,
+  type ConnectionInfo,
+  ReleasingResponse,
+  type RequestHandler,
+  type ResponseFrame,
+  responseChunks,
+  responseFrameSize
+} from "../KafkaTransport.js"
 import { FrameDecoder, InvalidFrameSize } from "../FrameDecoder.js"
 import type { TransportCounters } from "../TransportMetrics.js"
 import type { TransportConfigShape } from "../TransportConfig.js"
 
 /** What the connection engine needs from a socket. `net.Socket` is adapted to it. */
 export interface Sink {
-  /** Queues bytes; false means the peer is slow and the caller should stop producing until `onDrain`. */
-  write(data: Buffer): boolean
+  /**
+   * Queues bytes; false means the peer is slow and the caller should stop
+   * producing until `onDrain`. `onFlushed`, if given, runs once the sink no
+   * longer references `data` (a sink that keeps it never calls it).
+   */
+  write(data: Buffer, onFlushed?: () => void): boolean
   cork(): void
   uncork(): void
   pause(): void
@@ -55,16 +67,17 @@ interface Slot {
   fiber: Fiber.RuntimeFiber<ResponseFrame | null> | undefined
 }
 
-/** Copies a response (one buffer or chunks) into `out` at `pos`. */
+/** Copies a response (one buffer or chunks) into `out` at `pos`; its buffers are released after. */
 const copyResponse = (r: ResponseFrame, out: Buffer, pos: number): void => {
   if (Buffer.isBuffer(r)) {
     r.copy(out, pos)
     return
   }
-  for (const b of r as ReadonlyArray<Buffer>) {
+  for (const b of responseChunks(r)) {
     b.copy(out, pos)
     pos += b.length
   }
+  if (r instanceof ReleasingResponse) r.release()
 }
 
 /** Responses totalling at most this many bytes are copied into one buffer per flush. */
@@ -400,8 +413,11 @@ export class Connection {
             const header = Buffer.allocUnsafe(4)
             header.writeInt32BE(size, 0)
             this.sink.write(header)
-            if (Buffer.isBuffer(r)) ok = this.sink.write(r) && ok
-            else for (const b of r as ReadonlyArray<Buffer>) ok = this.sink.write(b) && ok
+            const chunks = responseChunks(r)
+            const last = chunks.length - 1
+            const onFlushed = r instanceof ReleasingResponse ? r.release : undefined
+            for (let c = 0; c <= last; c++) ok = this.sink.write(chunks[c]!, c === last ? onFlushed : undefined) && ok
+            if (last < 0) onFlushed?.()
           }
         }
         this.sink.uncork()

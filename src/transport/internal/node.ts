@@ -8,7 +8,8 @@ import type { Sink } from "./connection.js"
 import type { Listener, Server } from "./server.js"
 
 const socketSink = (socket: Net.Socket): Sink => ({
-  write: (data) => socket.write(data),
+  // The callback runs once the bytes are handed to the kernel (or the socket was destroyed).
+  write: (data, onFlushed) => (onFlushed === undefined ? socket.write(data) : socket.write(data, () => onFlushed())),
   cork: () => socket.cork(),
   uncork: () => socket.uncork(),
   pause: () => socket.pause(),
