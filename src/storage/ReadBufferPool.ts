@@ -12,7 +12,10 @@
  * safe; giving back a buffer whose views are still in use is the one misuse.
  *
  * Sizes are rounded up to a power of two between 64 KiB and 16 MiB; larger
- * reads are not pooled. At most `maxIdleBytes` of free buffers are kept.
+ * reads are not pooled; readers ask for `pooledReadSize` so that a read does
+ * not take a buffer twice its size. At most `maxIdleBytes` of free buffers
+ * are kept (96 MiB by default: one Fetch of 8 partitions at Kafka's default
+ * 1 MiB each needs 8 MiB, a consumer catching up with 8 MiB each 64 MiB).
  */
 const MIN_CLASS = 64 * 1024
 const MAX_CLASS = 16 * 1024 * 1024
@@ -23,6 +26,18 @@ const classOf = (len: number): number => {
   return c
 }
 
+/**
+ * The read size to ask for when `wanted` bytes would do and at least `need`
+ * are required: `wanted` rounded down to a size class (reading a little less
+ * costs at most one more read; rounding up would double a buffer's size).
+ */
+export const pooledReadSize = (wanted: number, need: number): number => {
+  if (wanted <= MIN_CLASS) return Math.max(wanted, need)
+  let c = MIN_CLASS
+  while (c * 2 <= wanted && c * 2 <= MAX_CLASS) c *= 2
+  return Math.max(c, need)
+}
+
 export class ReadBufferPool {
   private readonly free = new Map<number, Array<ArrayBuffer>>()
   private readonly inUse = new WeakSet<ArrayBuffer>()
@@ -30,7 +45,7 @@ export class ReadBufferPool {
   /** Buffers handed out, and how many of them came from the free lists. */
   readonly stats = { acquired: 0, reused: 0, released: 0 }
 
-  constructor(readonly maxIdleBytes: number = 32 * 1024 * 1024) {}
+  constructor(readonly maxIdleBytes: number = 96 * 1024 * 1024) {}
 
   /** A buffer of `len` bytes (contents undefined), pooled when its size allows. */
   acquire(len: number): Buffer {
@@ -42,7 +57,8 @@ export class ReadBufferPool {
       this.idleBytes -= size
       this.stats.reused++
     } else {
-      ab = new ArrayBuffer(size)
+      // not zero-filled, unlike `new ArrayBuffer`: the read overwrites what it uses
+      ab = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer
     }
     this.inUse.add(ab)
     return Buffer.from(ab, 0, len)

@@ -33,7 +33,7 @@ import {
 } from "./Frame.js"
 import { OffsetIndex, TimeIndex } from "./SparseIndex.js"
 import { MemoryTier } from "./MemoryTier.js"
-import { readBuffers } from "./ReadBufferPool.js"
+import { pooledReadSize, readBuffers } from "./ReadBufferPool.js"
 import { Segment, parseSegmentName } from "./Segment.js"
 import type { SyncJob, Syncable, WalSync } from "./WalSync.js"
 
@@ -616,8 +616,10 @@ export class LogCore implements Syncable {
     const end = seg.size
     const fd = seg.logFd()
     let want = Math.max(0, maxBytes - bytes) + this.config.indexIntervalBytes + 2 * FRAME_HEADER
+    /** Bytes the next read must cover (a frame that did not fit in the previous one). */
+    let need = 0
     while (pos < end) {
-      const len = Math.min(end - pos, Math.max(want, FRAME_HEADER))
+      const len = Math.min(end - pos, pooledReadSize(Math.max(want, FRAME_HEADER), need))
       const buf = readBuffers.acquire(len)
       buffers.push(buf)
       const got = this.io.read(fd, buf, 0, len, pos)
@@ -625,7 +627,7 @@ export class LogCore implements Syncable {
         throw new WalCorrupt({ log: this.id, file: seg.logPath, position: pos, reason: "segment shorter than expected" })
       }
       let at = 0
-      let need = 0
+      need = 0
       while (at < got) {
         const framePos = pos + at
         const c = checkFrame(buf, at, got, framePos >= seg.verifiedEnd)

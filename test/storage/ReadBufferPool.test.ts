@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { ReadBufferPool } from "../../src/storage/ReadBufferPool.js"
+import { pooledReadSize, ReadBufferPool } from "../../src/storage/ReadBufferPool.js"
 
 describe("ReadBufferPool", () => {
   it("reuses a released buffer for a read of the same size class", () => {
@@ -38,5 +38,14 @@ describe("ReadBufferPool", () => {
     expect(huge.length).toBe(32 * 1024 * 1024)
     pool.release(huge)
     expect(pool.idle).toBe(256 * 1024)
+  })
+
+  it("sizes reads down to a size class, never below what a frame needs", () => {
+    // a Fetch of 8 MiB per partition plus index slack reads 8 MiB, not a 16 MiB buffer
+    expect(pooledReadSize(8 * 1024 * 1024 + 4178, 0)).toBe(8 * 1024 * 1024)
+    expect(pooledReadSize(1000, 0)).toBe(1000)
+    expect(pooledReadSize(200_000, 0)).toBe(128 * 1024)
+    expect(pooledReadSize(200_000, 300_000)).toBe(300_000)
+    expect(pooledReadSize(64 * 1024 * 1024, 0)).toBe(16 * 1024 * 1024)
   })
 })
