@@ -5,26 +5,13 @@
  * with the log start moved into a segment, below arbitrary bounds, after a
  * reopen (maxima rebuilt by recovery) and after a tail truncation.
  */
-import { afterEach, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
-import * as path from "node:path"
-import { type FileIO, MemoryFileIO, instrument, nodeFileIO } from "../../src/storage/FileIO.js"
+import { instrument } from "../../src/storage/FileIO.js"
 import type { LogCore } from "../../src/storage/SegmentedLog.js"
-import { entry, openCore, readAll, rmDir, tmpDir } from "./helpers.js"
+import { entry, openCore, readAll, useFileBackends } from "./helpers.js"
 
-const dirs: Array<string> = []
-afterEach(() => {
-  while (dirs.length) rmDir(dirs.pop()!)
-})
-
-const backends: Array<[string, () => { io: FileIO; dir: string }]> = [
-  ["memory", () => ({ io: new MemoryFileIO(), dir: "/mem/log" })],
-  ["node", () => {
-    const d = tmpDir()
-    dirs.push(d)
-    return { io: nodeFileIO, dir: path.join(d, "log") }
-  }]
-]
+const { backends } = useFileBackends()
 
 /** Brute force over a full read from the log start. */
 const bruteForce = (log: LogCore, bound: number) => {

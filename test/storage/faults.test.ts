@@ -1,21 +1,8 @@
-import { afterEach, describe, expect, it } from "@effect/vitest"
-import * as path from "node:path"
-import { MemoryFileIO, StorageError, instrument, nodeFileIO, type FileIO } from "../../src/storage/index.js"
-import { entries, entry, openCore, payloadFor, readAll, rmDir, tmpDir } from "./helpers.js"
+import { describe, expect, it } from "@effect/vitest"
+import { StorageError, instrument } from "../../src/storage/index.js"
+import { entries, entry, openCore, payloadFor, readAll, useFileBackends } from "./helpers.js"
 
-const dirs: Array<string> = []
-afterEach(() => {
-  while (dirs.length) rmDir(dirs.pop()!)
-})
-
-const backends: Array<[string, () => { io: FileIO; dir: string }]> = [
-  ["memory", () => ({ io: new MemoryFileIO(), dir: "/mem/log" })],
-  ["node", () => {
-    const d = tmpDir()
-    dirs.push(d)
-    return { io: nodeFileIO, dir: path.join(d, "log") }
-  }]
-]
+const { backends } = useFileBackends()
 
 const catchErr = (f: () => unknown): unknown => {
   try {

@@ -1,7 +1,9 @@
+import { afterEach } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { AppendEntry, FileIO } from "../../src/storage/index.js"
+import { MemoryFileIO, nodeFileIO } from "../../src/storage/FileIO.js"
 import { FsyncPolicy, WalSync } from "../../src/storage/index.js"
 import { LogCore, defaultLogConfig, type LogConfig } from "../../src/storage/SegmentedLog.js"
 
@@ -77,4 +79,25 @@ export const readAll = (log: LogCore, from = log.logStartKey, page = 10_000): Ar
     k = r.nextFetchKey
   }
   return out
+}
+
+/**
+ * The two file-system backends the log tests run against (in memory, and
+ * node:fs in a temp dir), with the temp dirs (and any pushed on `dirs`)
+ * removed after each test. Call at the top level of a test file.
+ */
+export const useFileBackends = () => {
+  const dirs: Array<string> = []
+  afterEach(() => {
+    while (dirs.length) rmDir(dirs.pop()!)
+  })
+  const backends: Array<[string, () => { io: FileIO; dir: string }]> = [
+    ["memory", () => ({ io: new MemoryFileIO(), dir: "/mem/log" })],
+    ["node", () => {
+      const d = tmpDir()
+      dirs.push(d)
+      return { io: nodeFileIO, dir: path.join(d, "log") }
+    }]
+  ]
+  return { dirs, backends }
 }

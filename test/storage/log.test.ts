@@ -1,23 +1,10 @@
-import { afterEach, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import * as fs from "node:fs"
-import * as path from "node:path"
-import { InvalidAppend, MemoryFileIO, OffsetOutOfRange, nodeFileIO, type AppendEntry, type FileIO } from "../../src/storage/index.js"
-import { entries, entry, openCore, payloadFor, readAll, rmDir, tmpDir } from "./helpers.js"
+import { InvalidAppend, OffsetOutOfRange, nodeFileIO, type AppendEntry } from "../../src/storage/index.js"
+import { entries, entry, openCore, payloadFor, readAll, tmpDir, useFileBackends } from "./helpers.js"
 
-const dirs: Array<string> = []
-afterEach(() => {
-  while (dirs.length) rmDir(dirs.pop()!)
-})
-
-const backends: Array<[string, () => { io: FileIO; dir: string }]> = [
-  ["memory", () => ({ io: new MemoryFileIO(), dir: "/mem/log" })],
-  ["node", () => {
-    const d = tmpDir()
-    dirs.push(d)
-    return { io: nodeFileIO, dir: path.join(d, "log") }
-  }]
-]
+const { dirs, backends } = useFileBackends()
 
 describe.each(backends)("SegmentedLog (%s)", (_name, mk) => {
   it("appends and reads back batches across many segments (property)", async () => {
