@@ -56,7 +56,8 @@ export const defaults = {
   messageMaxBytes: 1048588,
   socketRequestMaxBytes: 104857600,
   connectionsMaxIdleMs: 600000,
-  memoryTierBytes: 256 * 1024 * 1024
+  // 32 MiB: a larger tier made V8 run full mark-compacts under produce load (docs/storage.md "Memory tier")
+  memoryTierBytes: 32 * 1024 * 1024
 } as const
 
 /** The raw settings as the CLI and environment supply them, before validation. */

@@ -26,7 +26,7 @@ export const defaults: Omit<StorageConfigShape, "dataDir"> = {
   segmentBytes: defaultLogConfig.segmentBytes,
   segmentMs: defaultLogConfig.segmentMs,
   indexIntervalBytes: defaultLogConfig.indexIntervalBytes,
-  memoryTierBytes: 256 * 1024 * 1024
+  memoryTierBytes: 32 * 1024 * 1024
 }
 
 const fsyncPolicyConfig = Config.string("fsyncPolicy").pipe(

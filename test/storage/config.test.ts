@@ -42,7 +42,7 @@ describe("StorageConfig", () => {
     const l = SC.layer({ dataDir: "/x", segmentMs: 5 })
     const c = Effect.runSync(Effect.provide(SC.StorageConfig, l))
     expect(c.segmentMs).toBe(5)
-    expect(c.memoryTierBytes).toBe(256 * 1024 * 1024)
+    expect(c.memoryTierBytes).toBe(32 * 1024 * 1024)
     void Layer
   })
 })
