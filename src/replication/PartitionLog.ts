@@ -32,12 +32,6 @@ export interface PartitionLog {
    * policy (at once if it already is), or with the error if the log fails.
    */
   readonly onDurable: (key: number, done: (error?: LogError) => void) => void
-  /** Whole entries from the one containing `fromKey`, at least one if any, up to maxBytes, below `endKey`. */
-  readonly read: (fromKey: number, maxBytes: number, endKey: number) => Effect.Effect<ReadonlyArray<PartitionLogEntry>, LogError>
-  /**
-   * As `read`, with the pooled buffers the payloads are views of; give them
-   * back with `readBuffers.release` once no payload view is used any more.
-   */
   readonly readPooled: (
     fromKey: number,
     maxBytes: number,

@@ -577,8 +577,8 @@ const replay = (
     let key = from
     let n = 0
     while (key < end) {
-      const entries = yield* Effect.mapError(
-        log.read(key, 16 * 1024 * 1024, end),
+      const { entries } = yield* Effect.mapError(
+        log.readPooled(key, 16 * 1024 * 1024, end),
         storageError(options.topic, options.partition)
       )
       if (entries.length === 0) break

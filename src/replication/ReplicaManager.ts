@@ -38,7 +38,6 @@ export const partitionLogFromSegmentedLog = (log: SegmentedLog): PartitionLog =>
     log.core.append(entries.map((e) => ({ ...e, type: 0 })), Date.now())
   },
   onDurable: (key, done) => log.core.onDurable(key, done),
-  read: (fromKey, maxBytes, endKey) => Effect.map(log.read(fromKey, maxBytes, endKey - 1), (r) => r.entries),
   readPooled: (fromKey, maxBytes, endKey) => log.read(fromKey, maxBytes, endKey - 1),
   offsetForTimestamp: (ts) => log.offsetForTimestamp(ts),
   maxTimestamp: (endKey) =>

@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { EffectiveTopicConfig } from "../../src/metadata/TopicConfig.js"
+import { smallSegmentTopicConfig } from "../support/topicConfig.js"
 import { encodeBatch } from "../../src/protocol/recordBatch.js"
 import { PartitionReplica } from "../../src/replication/PartitionReplica.js"
 import { partitionLogFromSegmentedLog } from "../../src/replication/ReplicaManager.js"
@@ -107,17 +107,7 @@ describe("ListOffsets MAX_TIMESTAMP over many segments", () => {
 })
 
 describe("PartitionReplica.maxTimestamp and the high watermark", () => {
-  const config: EffectiveTopicConfig = {
-    retentionMs: -1,
-    retentionBytes: -1,
-    segmentBytes: 2048,
-    segmentMs: 3_600_000,
-    maxMessageBytes: 1 << 20,
-    logAppendTime: false,
-    minInsyncReplicas: 1,
-    timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
-    timestampAfterMaxMs: Number.MAX_SAFE_INTEGER
-  }
+  const config = smallSegmentTopicConfig
 
   it("ignores batches at or above the high watermark", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chronik-maxts-"))

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import type { EffectiveTopicConfig } from "../../src/metadata/TopicConfig.js"
+import { smallSegmentTopicConfig } from "../support/topicConfig.js"
 import { ErrorCode } from "../../src/protocol/errorCodes.js"
 import { encodeBatch, readBatchHeader } from "../../src/protocol/recordBatch.js"
 import type { PartitionLog } from "../../src/replication/PartitionLog.js"
@@ -74,17 +74,7 @@ const sealedBytesRead = (dir: string, bytes: Map<string, number>) => {
   return { n, sealed: logs.length - 1 }
 }
 
-const topicConfig: EffectiveTopicConfig = {
-  retentionMs: -1,
-  retentionBytes: -1,
-  segmentBytes: 2048,
-  segmentMs: 3_600_000,
-  maxMessageBytes: 1 << 20,
-  logAppendTime: false,
-  minInsyncReplicas: 1,
-  timestampBeforeMaxMs: Number.MAX_SAFE_INTEGER,
-  timestampAfterMaxMs: Number.MAX_SAFE_INTEGER
-}
+const topicConfig = smallSegmentTopicConfig
 
 const batch = (producerId: bigint, producerEpoch: number, baseSequence: number, count: number, valueBytes = 150) =>
   encodeBatch({
