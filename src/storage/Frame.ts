@@ -1,21 +1,30 @@
 /**
  * On-disk frame of one log entry (all integers big-endian):
  *
- *   0  length        u32  bytes after this field (= 37 + payload length)
+ *   0  length        u32  bytes after this field (= 45 + payload length)
  *   4  crc           u32  CRC-32C of bytes [8, 4 + length)
  *   8  firstKey      i64
  *  16  lastKey       i64
  *  24  term          i64
  *  32  maxTimestamp  i64
- *  40  type          u8
- *  41  payload       (opaque: a Kafka record batch, a Raft command, ...)
+ *  40  index         i64  Raft index (0: the log is not a Raft log)
+ *  48  type          u8
+ *  49  payload       (opaque: a Kafka record batch, a Raft command, ...)
+ *
+ * This is format v2 (v1 had no `index` and a 41-byte header; a data dir
+ * written by v1 is refused by LogStore, see FORMAT_VERSION).
+ *
+ * An entry with lastKey === firstKey - 1 is an "empty-range" entry: it takes
+ * no key (a Raft no-op or membership entry). Its maxTimestamp is stored as -1.
  *
  * Plain synchronous functions over Buffer: they run once per entry on the hot
  * path. int64 values are JS numbers (safe integers).
  */
 import { crc32c } from "@node-rs/crc32"
 
-export const FRAME_HEADER = 41
+export const FRAME_HEADER = 49
+/** On-disk log format version written in the data dir marker (see LogStore). */
+export const FORMAT_VERSION = 2
 /** length field value for an empty payload */
 const MIN_LENGTH = FRAME_HEADER - 4
 /** Frames larger than this are treated as garbage (torn/corrupt). */
@@ -30,12 +39,22 @@ export interface AppendEntry {
   /** Small user type/flags byte (0..255). */
   readonly type: number
   readonly payload: Uint8Array
+  /**
+   * Raft index of the entry (absent or 0: the log is not a Raft log). In a
+   * log whose frames carry indexes, an entry must have index lastIndex() + 1.
+   */
+  readonly index?: number
 }
 
 /** What a read returns. `payload` is a view into a read buffer (no copy). */
 export interface LogEntry extends AppendEntry {
   readonly payload: Buffer
+  readonly index: number
 }
+
+/** True for an entry that takes no key (lastKey === firstKey - 1). */
+export const isEmptyRange = (e: { readonly firstKey: number; readonly lastKey: number }): boolean =>
+  e.lastKey < e.firstKey
 
 const TWO32 = 4294967296
 
@@ -56,15 +75,16 @@ export const encodeFrame = (buf: Buffer, at: number, e: AppendEntry): number => 
   writeI64(buf, e.firstKey, at + 8)
   writeI64(buf, e.lastKey, at + 16)
   writeI64(buf, e.term, at + 24)
-  writeI64(buf, e.maxTimestamp, at + 32)
-  buf[at + 40] = e.type & 0xff
+  writeI64(buf, e.lastKey < e.firstKey ? -1 : e.maxTimestamp, at + 32)
+  writeI64(buf, e.index ?? 0, at + 40)
+  buf[at + 48] = e.type & 0xff
   buf.set(e.payload, at + FRAME_HEADER)
   buf.writeUInt32BE(crc32c(buf.subarray(at + 8, at + size)), at + 4)
   return size
 }
 
 /**
- * Encode only the 41-byte header of a frame at `at` (CRC computed over the
+ * Encode only the 49-byte header of a frame at `at` (CRC computed over the
  * header tail and the payload without copying it), for vectored writes.
  */
 export const encodeHeader = (buf: Buffer, at: number, e: AppendEntry): void => {
@@ -72,8 +92,9 @@ export const encodeHeader = (buf: Buffer, at: number, e: AppendEntry): void => {
   writeI64(buf, e.firstKey, at + 8)
   writeI64(buf, e.lastKey, at + 16)
   writeI64(buf, e.term, at + 24)
-  writeI64(buf, e.maxTimestamp, at + 32)
-  buf[at + 40] = e.type & 0xff
+  writeI64(buf, e.lastKey < e.firstKey ? -1 : e.maxTimestamp, at + 32)
+  writeI64(buf, e.index ?? 0, at + 40)
+  buf[at + 48] = e.type & 0xff
   buf.writeUInt32BE(crc32c(e.payload, crc32c(buf.subarray(at + 8, at + FRAME_HEADER))), at + 4)
 }
 
@@ -102,7 +123,9 @@ export const checkFrame = (buf: Buffer, at: number, end: number, verifyCrc = tru
   if (verifyCrc && crc32c(buf.subarray(at + 8, at + size)) !== crc) return { _tag: "bad", reason: "CRC mismatch" }
   const first = readI64(buf, at + 8)
   const last = readI64(buf, at + 16)
-  if (!(last >= first) || first < 0) return { _tag: "bad", reason: `bad keys ${first}..${last}` }
+  // last === first - 1: an empty-range entry (takes no key)
+  if (!(last >= first - 1) || first < 0) return { _tag: "bad", reason: `bad keys ${first}..${last}` }
+  if (readI64(buf, at + 40) < 0) return { _tag: "bad", reason: "bad index" }
   return { _tag: "ok", size }
 }
 
@@ -116,6 +139,7 @@ export const frameFirstKey = (buf: Buffer, at: number): number => readI64(buf, a
 export const frameLastKey = (buf: Buffer, at: number): number => readI64(buf, at + 16)
 export const frameTerm = (buf: Buffer, at: number): number => readI64(buf, at + 24)
 export const frameMaxTimestamp = (buf: Buffer, at: number): number => readI64(buf, at + 32)
+export const frameIndex = (buf: Buffer, at: number): number => readI64(buf, at + 40)
 
 /** Decode a checked frame; the payload is a view into `buf`. */
 export const decodeFrame = (buf: Buffer, at: number, size: number): LogEntry => ({
@@ -123,6 +147,7 @@ export const decodeFrame = (buf: Buffer, at: number, size: number): LogEntry => 
   lastKey: readI64(buf, at + 16),
   term: readI64(buf, at + 24),
   maxTimestamp: readI64(buf, at + 32),
-  type: buf[at + 40]!,
+  index: readI64(buf, at + 40),
+  type: buf[at + 48]!,
   payload: buf.subarray(at + FRAME_HEADER, at + size)
 })

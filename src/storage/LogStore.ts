@@ -11,6 +11,7 @@ import { Context, Effect, Layer, Scope } from "effect"
 import * as path from "node:path"
 import { LogNotFound, StorageError, WalCorrupt, toStorageError } from "./errors.js"
 import { MemoryFileIO, nodeFileIO, type FileIO } from "./FileIO.js"
+import { FORMAT_VERSION } from "./Frame.js"
 import { open as openLog, type LogConfig, type SegmentedLog } from "./SegmentedLog.js"
 import { StorageConfig, defaults, type StorageConfigShape } from "./StorageConfig.js"
 import { WalSync, type WalSyncStats } from "./WalSync.js"
@@ -55,11 +56,65 @@ export const encodeLogId = (id: string): string =>
 
 export const decodeLogId = (dir: string): string => decodeURIComponent(dir)
 
+/**
+ * Name of the data-dir marker holding the on-disk log format version
+ * (`FORMAT_VERSION`, "2"). Frames of format 1 fail the CRC of format 2 and
+ * would be cut as torn tails, so a data dir whose logs were written by
+ * another format is refused instead (no migration before 1.0).
+ */
+export const FORMAT_FILE = "chronik-format"
+
+/** Entries of the data dir that are log directories (hold a segment or a checkpoint). */
+const logDirsOnDisk = (io: FileIO, dataDir: string): ReadonlyArray<string> =>
+  io.readdir(dataDir).filter((d) => {
+    if (d.startsWith(".") || d === FORMAT_FILE || d.endsWith(".tmp")) return false
+    let files: ReadonlyArray<string>
+    try {
+      files = io.readdir(path.join(dataDir, d))
+    } catch {
+      return false // a plain file
+    }
+    return files.some((f) => f === "checkpoint.json" || /^\d{20}\.log$/.test(f))
+  })
+
+/**
+ * Writes the format marker into a data dir holding no logs, and refuses a
+ * data dir whose logs were written by another log format.
+ */
+export const checkDataDirFormat = (io: FileIO, dataDir: string): void => {
+  const file = path.join(dataDir, FORMAT_FILE)
+  const raw = io.readFile(file)
+  const found = raw?.toString("utf8").trim()
+  if (found === String(FORMAT_VERSION)) return
+  const logs = logDirsOnDisk(io, dataDir)
+  if (logs.length === 0) {
+    io.writeFileDurable(file, Buffer.from(`${FORMAT_VERSION}\n`, "utf8"))
+    return
+  }
+  const version = found === undefined ? undefined : Number(found)
+  const newer = version !== undefined && Number.isSafeInteger(version) && version > FORMAT_VERSION
+  const what = found === undefined ? `no ${FORMAT_FILE} marker` : `${FORMAT_FILE} says ${JSON.stringify(found)}`
+  throw new StorageError({
+    log: "*",
+    op: "open",
+    code: "EFORMAT",
+    reason: newer
+      ? `data dir ${dataDir} was written by a newer Chronik log format (${what}; this version writes format ${FORMAT_VERSION}): ` +
+        `use a newer Chronik, or empty or move the data dir`
+      : `data dir ${dataDir} was written by an older Chronik log format (${what}; this version needs format ${FORMAT_VERSION}): ` +
+        `it must be emptied or moved away (there is no migration before 1.0); ${logs.length} log(s) found, e.g. ${logs[0]}`
+  })
+}
+
 export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | StorageFileIO | Scope.Scope> = Effect
   .gen(function*() {
     const cfg = yield* StorageConfig
     const io = yield* StorageFileIO
     yield* Effect.try({ try: () => io.mkdirp(cfg.dataDir), catch: (e) => toStorageError("*", "mkdir", e) as StorageError })
+    yield* Effect.try({
+      try: () => checkDataDirFormat(io, cfg.dataDir),
+      catch: (e) => (e instanceof StorageError ? e : (toStorageError("*", "format", e) as StorageError))
+    })
     const sync = new WalSync(io, cfg.fsyncPolicy)
     const logs = new Map<string, SegmentedLog>()
     const lock = yield* Effect.makeSemaphore(1)
@@ -147,7 +202,10 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
       close,
       list: Effect.sync(() => [...logs.keys()]),
       listOnDisk: Effect.try({
-        try: () => io.readdir(cfg.dataDir).filter((d) => !d.startsWith(".")).map(decodeLogId),
+        try: () =>
+          io.readdir(cfg.dataDir).filter((d) => !d.startsWith(".") && d !== FORMAT_FILE && !d.endsWith(".tmp")).map(
+            decodeLogId
+          ),
         catch: (e) => toStorageError("*", "readdir", e) as StorageError
       }),
       flush: Effect.promise(() => sync.flush()),

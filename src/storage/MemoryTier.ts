@@ -23,6 +23,8 @@ interface Slot {
   readonly term: number
   readonly maxTimestamp: number
   readonly type: number
+  /** Raft index (0: not a Raft log). */
+  readonly index: number
   /** Position of the payload in the ring. */
   readonly at: number
   readonly length: number
@@ -83,7 +85,16 @@ export class MemoryTier {
     if (this.ring === undefined) this.ring = Buffer.allocUnsafe(cap)
     const at = this.place(len)
     this.ring.set(e.payload, at)
-    this.slots.push({ firstKey: e.firstKey, lastKey: e.lastKey, term: e.term, maxTimestamp: e.maxTimestamp, type: e.type, at, length: len })
+    this.slots.push({
+      firstKey: e.firstKey,
+      lastKey: e.lastKey,
+      term: e.term,
+      maxTimestamp: e.maxTimestamp,
+      type: e.type,
+      index: e.index,
+      at,
+      length: len
+    })
     this.w = at + len
     this.bytes += len + FRAME_HEADER
     while (this.bytes > cap) this.evictOldest()
@@ -129,6 +140,69 @@ export class MemoryTier {
     if (this.size === 0) this.clear()
   }
 
+  /** Drop entries with a Raft index > index (the newest ones). */
+  truncateAfterIndex(index: number): void {
+    while (this.slots.length > this.head && this.slots[this.slots.length - 1]!.index > index) {
+      const s = this.slots.pop()!
+      this.bytes -= s.length + FRAME_HEADER
+      this.w = s.at
+    }
+    if (this.size === 0) this.clear()
+  }
+
+  /** Term of the cached entry with Raft index `index`, if cached. */
+  termAtIndex(index: number): number | undefined {
+    const first = this.firstIndex()
+    if (first === 0 || index < first) return undefined
+    // indexes are dense in a Raft log: try the direct slot first
+    const i = this.head + (index - first)
+    if (i < this.slots.length && this.slots[i]!.index === index) return this.slots[i]!.term
+    return undefined
+  }
+
+  /** Raft index of the oldest cached entry (0 if empty or not indexed). */
+  firstIndex(): number {
+    return this.head < this.slots.length ? this.slots[this.head]!.index : 0
+  }
+
+  /**
+   * Entries with Raft index >= lo (empty-range ones included), at least one,
+   * then while the payload total stays <= maxBytes. The caller checks
+   * `0 < firstIndex() <= lo`. Payloads are fresh copies (safe to keep).
+   */
+  entriesFromIndex(lo: number, maxBytes: number, out: Array<LogEntry>): void {
+    const slots = this.slots
+    let a = this.head
+    let b = slots.length - 1
+    let start = slots.length
+    while (a <= b) {
+      const mid = (a + b) >>> 1
+      if (slots[mid]!.index >= lo) {
+        start = mid
+        b = mid - 1
+      } else a = mid + 1
+    }
+    let bytes = 0
+    const ring = this.ring!
+    for (let i = start; i < slots.length; i++) {
+      const s = slots[i]!
+      if (i > start && bytes + s.length > maxBytes) break
+      bytes += s.length
+      const payload = Buffer.allocUnsafe(s.length)
+      ring.copy(payload, 0, s.at, s.at + s.length)
+      out.push({
+        firstKey: s.firstKey,
+        lastKey: s.lastKey,
+        term: s.term,
+        maxTimestamp: s.maxTimestamp,
+        type: s.type,
+        index: s.index,
+        payload
+      })
+      if (bytes >= maxBytes) break
+    }
+  }
+
   /** Drop entries with lastKey < key. */
   dropBefore(key: number): void {
     while (this.head < this.slots.length && this.slots[this.head]!.lastKey < key) this.evictOldest()
@@ -171,21 +245,26 @@ export class MemoryTier {
     const base = out.length
     let bytes = 0
     let end = start
+    let taken = 0
     for (let i = start; i < slots.length; i++) {
       const s = slots[i]!
+      // empty-range entries (no key) are never returned by key reads
+      if (s.lastKey < s.firstKey) continue
       if (s.lastKey > maxKey) break
-      if ((i > start || out.length > base) && bytes + s.length > maxBytes) break
+      if ((taken > 0 || out.length > base) && bytes + s.length > maxBytes) break
       bytes += s.length
+      taken++
       end = i + 1
       if (bytes >= maxBytes) break
     }
-    if (end === start) return 0
+    if (taken === 0) return 0
     const ring = this.ring!
     const copy = readBuffers.acquire(bytes)
     buffers?.push(copy)
     let pos = 0
     for (let i = start; i < end; i++) {
       const s = slots[i]!
+      if (s.lastKey < s.firstKey) continue
       ring.copy(copy, pos, s.at, s.at + s.length)
       out.push({
         firstKey: s.firstKey,
@@ -193,6 +272,7 @@ export class MemoryTier {
         term: s.term,
         maxTimestamp: s.maxTimestamp,
         type: s.type,
+        index: s.index,
         payload: copy.subarray(pos, pos + s.length)
       })
       pos += s.length

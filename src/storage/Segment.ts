@@ -29,6 +29,11 @@ export class Segment {
   /** Largest maxTimestamp in the segment (-Infinity if empty) and the firstKey of its frame. */
   maxTimestamp = -Infinity
   keyOfMaxTimestamp = -1
+  /** Raft index of the first frame carrying one (> 0), 0 if none. */
+  firstIndex = 0
+  /** Raft index and term of the last frame (0 if the segment is empty or the frame carries index 0). */
+  lastIndex = 0
+  lastTerm = 0
   bytesSinceIndex = 0
   createdAt: number
   offsetIndex = new OffsetIndex()

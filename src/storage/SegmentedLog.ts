@@ -26,8 +26,10 @@ import {
   encodeFrame,
   encodeHeader,
   frameFirstKey,
+  frameIndex,
   frameLastKey,
   frameMaxTimestamp,
+  frameTerm,
   type AppendEntry,
   type LogEntry
 } from "./Frame.js"
@@ -135,6 +137,12 @@ const VECTORED_MIN_PAYLOAD = 4096
 
 const SCAN_CHUNK = 1024 * 1024
 
+interface SyncWaiter {
+  /** writeSeq at the time of the call. */
+  readonly seq: number
+  readonly done: (error?: StorageError) => void
+}
+
 interface Waiter {
   readonly key: number
   /** Called once: with no argument when durable, with the error when the log failed or closed. */
@@ -159,6 +167,10 @@ export class LogCore implements Syncable {
   private failed: StorageError | undefined
   private closed = false
   private waiters: Array<Waiter> = []
+  /** Bumped by every write and truncation; `syncedSeq` is the value covered by the last completed pass. */
+  private writeSeq = 0
+  private syncedSeq = 0
+  private syncWaiters: Array<SyncWaiter> = []
   private readonly tier: MemoryTier
   private scratch = Buffer.allocUnsafe(64 * FRAME_HEADER)
   private report!: RecoveryReport
@@ -251,18 +263,32 @@ export class LogCore implements Syncable {
     const n = entries.length
     if (n === 0) return { firstKey: this._nextKey, lastKey: this._nextKey - 1, bytes: 0 }
     let expect = this._nextKey
+    let lastIndex = this.lastIndex()
     for (let i = 0; i < n; i++) {
       const e = entries[i]!
-      if (!Number.isSafeInteger(e.firstKey) || !Number.isSafeInteger(e.lastKey) || e.lastKey < e.firstKey) {
+      if (!Number.isSafeInteger(e.firstKey) || !Number.isSafeInteger(e.lastKey) || e.lastKey < e.firstKey - 1) {
         throw new InvalidAppend({ log: this.id, reason: `bad keys ${e.firstKey}..${e.lastKey}` })
       }
-      if (e.firstKey < expect) {
+      if (e.lastKey < e.firstKey) {
+        // empty-range entry: takes no key, sits exactly at the log end
+        if (e.firstKey !== expect) {
+          throw new InvalidAppend({ log: this.id, reason: `empty-range entry at ${e.firstKey} != expected ${expect}` })
+        }
+      } else if (e.firstKey < expect) {
         throw new InvalidAppend({ log: this.id, reason: `key ${e.firstKey} < expected ${expect}` })
       }
       if (!Number.isSafeInteger(e.term) || !Number.isSafeInteger(e.maxTimestamp)) {
         throw new InvalidAppend({ log: this.id, reason: "term and maxTimestamp must be safe integers" })
       }
-      expect = e.lastKey + 1
+      const index = e.index ?? 0
+      if (!Number.isSafeInteger(index) || index < 0) {
+        throw new InvalidAppend({ log: this.id, reason: `bad index ${index}` })
+      }
+      if (lastIndex > 0 && index !== lastIndex + 1) {
+        throw new InvalidAppend({ log: this.id, reason: `index ${index} != expected ${lastIndex + 1}` })
+      }
+      if (index > 0) lastIndex = index
+      if (e.lastKey >= e.firstKey) expect = e.lastKey + 1
     }
     const { segmentBytes, segmentMs } = this.config
     let total = 0
@@ -282,8 +308,14 @@ export class LogCore implements Syncable {
         j++
       }
       if (j === i) {
-        this.roll(this._nextKey, now)
-        continue
+        if (seg.nextKey !== seg.base || seg.size === 0) {
+          this.roll(this._nextKey, now)
+          continue
+        }
+        // a segment holding only empty-range entries cannot roll (the next one would
+        // get the same base): it takes the entry even past segmentBytes
+        bytes = FRAME_HEADER + entries[i]!.payload.length
+        j = i + 1
       }
       this.writeChunk(seg, entries, i, j, bytes)
       total += bytes
@@ -325,24 +357,33 @@ export class LogCore implements Syncable {
     for (let k = from; k < to; k++) {
       const e = entries[k]!
       const size = FRAME_HEADER + e.payload.length
-      if (seg.bytesSinceIndex > interval) {
-        seg.offsetIndex.append(e.firstKey, pos + at)
-        seg.timeIndex.maybeAppend(seg.maxTimestamp, seg.keyOfMaxTimestamp)
-        seg.bytesSinceIndex = 0
-      }
-      if (e.maxTimestamp > seg.maxTimestamp) {
-        seg.maxTimestamp = e.maxTimestamp
-        seg.keyOfMaxTimestamp = e.firstKey
+      // empty-range entries take no key: no index entry, no time index, no max timestamp
+      const keyed = e.lastKey >= e.firstKey
+      if (keyed) {
+        if (seg.bytesSinceIndex > interval) {
+          seg.offsetIndex.append(e.firstKey, pos + at)
+          seg.timeIndex.maybeAppend(seg.maxTimestamp, seg.keyOfMaxTimestamp)
+          seg.bytesSinceIndex = 0
+        }
+        if (e.maxTimestamp > seg.maxTimestamp) {
+          seg.maxTimestamp = e.maxTimestamp
+          seg.keyOfMaxTimestamp = e.firstKey
+        }
       }
       seg.bytesSinceIndex += size
+      const index = e.index ?? 0
+      if (index > 0 && seg.firstIndex === 0) seg.firstIndex = index
+      seg.lastIndex = index
+      seg.lastTerm = e.term
       if (this.tier.capacity > 0) {
         // the tier copies the payload into its ring
         this.tier.push({
           firstKey: e.firstKey,
           lastKey: e.lastKey,
           term: e.term,
-          maxTimestamp: e.maxTimestamp,
+          maxTimestamp: keyed ? e.maxTimestamp : -1,
           type: e.type & 0xff,
+          index,
           payload: buf ? buf.subarray(at + FRAME_HEADER, at + size) : asBuffer(e.payload)
         })
       }
@@ -354,6 +395,7 @@ export class LogCore implements Syncable {
     seg.nextKey = entries[to - 1]!.lastKey + 1
     seg.dirty = true
     this._nextKey = seg.nextKey
+    this.writeSeq++
   }
 
   /** A write failed, maybe part-way: cut the file back so no partial frame stays. */
@@ -374,6 +416,13 @@ export class LogCore implements Syncable {
     const ws = this.waiters
     this.waiters = []
     for (const w of ws) w.done(this.failed)
+    this.rejectSyncWaiters(this.failed)
+  }
+
+  private rejectSyncWaiters(error: StorageError): void {
+    const ws = this.syncWaiters
+    this.syncWaiters = []
+    for (const w of ws) w.done(error)
   }
 
   /**
@@ -386,6 +435,8 @@ export class LogCore implements Syncable {
     const old = this.active
     if (base !== this._nextKey) throw new InvalidAppend({ log: this.id, reason: `roll base ${base} != nextKey ${this._nextKey}` })
     if (old.size === 0 && base === old.base) return
+    // only empty-range entries so far: the new segment would have the same base (name)
+    if (old.size > 0 && old.nextKey === old.base) return
     const seg = new Segment(this.io, this.dir, base, now)
     try {
       seg.logFd()
@@ -444,6 +495,27 @@ export class LogCore implements Syncable {
     }
   }
 
+  /**
+   * Calls `done` once every byte appended (and every truncation made) before
+   * the call is durable per the fsync policy: at once under `never` or if it
+   * already is, with the error if the log fails or closes first. Unlike
+   * `onDurable(key)` it also covers empty-range entries, which take no key.
+   * Uses the same group-commit passes.
+   */
+  onSynced(done: (error?: StorageError) => void): void {
+    if (this.failed) return done(this.failed)
+    if (this.closed) return done(new StorageError({ log: this.id, op: "onSynced", code: "ECLOSED", reason: "log is closed" }))
+    if (this.sync.policy._tag === "never" || this.writeSeq <= this.syncedSeq) return done()
+    this.syncWaiters.push({ seq: this.writeSeq, done })
+    this.sync.markDirty(this)
+    if (this.sync.policy._tag === "batch") this.sync.requestFlush()
+  }
+
+  /** `onSynced` as a promise. */
+  awaitSynced(): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.onSynced((e) => (e === undefined ? resolve() : reject(e))))
+  }
+
   beginSync(): SyncJob | undefined {
     if (this.failed) return undefined
     const segs: Array<Segment> = []
@@ -481,6 +553,7 @@ export class LogCore implements Syncable {
       return undefined
     }
     const target = this._nextKey
+    const seqTarget = this.writeSeq
     const epoch = this.epoch
     const checkpoint = this.checkpointDirty
     this.checkpointDirty = false
@@ -500,6 +573,7 @@ export class LogCore implements Syncable {
         }
         if (epoch === this.epoch) {
           if (target > this.durableNext) this.durableNext = target
+          if (seqTarget > this.syncedSeq) this.syncedSeq = seqTarget
           if (checkpoint && !this.closed) {
             this.recoveryPoint = Math.max(this.recoveryPoint, Math.min(activeBase, target))
             try {
@@ -514,7 +588,7 @@ export class LogCore implements Syncable {
           this.sync.markDirty(this)
         }
         this.resolveWaiters()
-        if (this.waiters.length > 0 && this.sync.policy._tag === "batch") {
+        if ((this.waiters.length > 0 || this.syncWaiters.length > 0) && this.sync.policy._tag === "batch") {
           this.sync.markDirty(this)
           this.sync.requestFlush()
         }
@@ -523,6 +597,13 @@ export class LogCore implements Syncable {
   }
 
   private resolveWaiters(): void {
+    if (this.syncWaiters.length > 0) {
+      const keepSync: Array<SyncWaiter> = []
+      const ready: Array<SyncWaiter> = []
+      for (const w of this.syncWaiters) (w.seq <= this.syncedSeq ? ready : keepSync).push(w)
+      this.syncWaiters = keepSync
+      for (const w of ready) w.done()
+    }
     if (this.waiters.length === 0) return
     const keep: Array<Waiter> = []
     for (const w of this.waiters) {
@@ -648,7 +729,8 @@ export class LogCore implements Syncable {
         }
         if (framePos === seg.verifiedEnd) seg.verifiedEnd = framePos + c.size
         const last = frameLastKey(buf, at)
-        if (last >= fromKey) {
+        // empty-range frames (lastKey = firstKey - 1) take no key and are never returned by key reads
+        if (last >= fromKey && last >= frameFirstKey(buf, at)) {
           if (last > maxKey) return { bytes, done: true }
           const plen = c.size - FRAME_HEADER
           if (out.length > 0 && bytes + plen > maxBytes) return { bytes, done: true }
@@ -682,7 +764,8 @@ export class LogCore implements Syncable {
         const pos = seg.offsetIndex.lookup(startKey)
         let found: LogEntry | undefined
         this.scan(seg, pos, seg.size, true, (buf, at, size) => {
-          if (frameLastKey(buf, at) >= this._logStartKey && frameMaxTimestamp(buf, at) >= ts) {
+          const last = frameLastKey(buf, at)
+          if (last >= this._logStartKey && last >= frameFirstKey(buf, at) && frameMaxTimestamp(buf, at) >= ts) {
             found = decodeFrame(buf, at, size)
             return false
           }
@@ -745,10 +828,10 @@ export class LogCore implements Syncable {
         const from = Math.max(start, seg.base)
         this.scan(seg, seg.offsetIndex.lookup(from), seg.size, true, (buf, at, size) => {
           const last = frameLastKey(buf, at)
-          if (last < start) return true
+          const first = frameFirstKey(buf, at)
+          if (last < start || last < first) return true
           if (last >= bound) return false
           const ts = frameMaxTimestamp(buf, at)
-          const first = frameFirstKey(buf, at)
           if (better(ts, first)) {
             bestTs = ts
             bestKey = first
@@ -811,40 +894,102 @@ export class LogCore implements Syncable {
   // -------------------------------------------------------------------------
   // truncation and retention
 
-  /** Remove every entry with lastKey > key (an entry straddling key is removed whole). */
+  /**
+   * Remove every entry with lastKey > key (an entry straddling key is removed
+   * whole). Since lastKey never decreases along the log, this keeps a prefix:
+   * everything up to the last frame with lastKey <= key, including the
+   * empty-range frames at key + 1 that sit right after it (they have
+   * lastKey = key), and removes everything after it.
+   */
   truncateAfter(key: number, now = Date.now()): void {
     this.usable("truncateAfter")
     if (key >= this._nextKey - 1) return
+    this.cutTail(
+      "truncateAfter",
+      now,
+      // a segment based at key + 1 may start with empty-range frames that stay
+      (s) => s.base > key + 1,
+      (seg) => seg.offsetIndex.floorIndex(key),
+      (buf, at) => frameLastKey(buf, at) > key
+    )
+    this.tier.truncateAfter(key)
+  }
+
+  /**
+   * Remove every frame whose Raft index is > `index` (a Raft follower's
+   * conflicting suffix). Keys follow: nextKey becomes lastKey + 1 of the last
+   * remaining keyed frame (or the segment base when the segment is left
+   * empty). A no-op if the log has no frame with a larger index.
+   */
+  truncateAfterIndex(index: number, now = Date.now()): void {
+    this.usable("truncateAfterIndex")
+    const last = this.lastIndex()
+    if (last === 0 || index >= last) return
+    const target = Math.max(0, index)
+    this.cutTail(
+      "truncateAfterIndex",
+      now,
+      (s) => s.size === 0 || s.firstIndex > target,
+      (seg) => this.indexEntryAtOrBefore(seg, target + 1),
+      (buf, at) => frameIndex(buf, at) > target
+    )
+    this.tier.truncateAfterIndex(target)
+  }
+
+  /**
+   * Cut the log after its longest prefix of frames for which `removes` is
+   * false (`removes` must be monotone along the log). `dropSegment` says a
+   * whole segment goes; `startEntry` picks the offset index entry of the
+   * landing segment to scan from (-1: its start), which must lie at or
+   * before the cut.
+   */
+  private cutTail(
+    op: string,
+    now: number,
+    dropSegment: (s: Segment) => boolean,
+    startEntry: (s: Segment) => number,
+    removes: (buf: Buffer, at: number) => boolean
+  ): void {
     try {
+      let land = this.segments.length - 1
+      while (land > 0 && dropSegment(this.segments[land]!)) land--
       // lower the recovery point durably first, so a crash never trusts the rewritten tail
-      if (this.recoveryPoint > key) {
-        this.recoveryPoint = Math.max(0, Math.min(this.recoveryPoint, this.segments[this.segmentIndexFor(key)]!.base))
+      const landBase = this.segments[land]!.base
+      if (this.recoveryPoint > landBase) {
+        this.recoveryPoint = Math.max(0, landBase)
         this.writeCheckpoint(false)
       }
       // drop whole segments from the end first: a crash midway leaves a prefix of the log
-      while (this.segments.length > 1 && this.active.base > key) {
+      while (this.segments.length > land + 1) {
         const s = this.segments.pop()!
         s.deleteFiles()
       }
       const seg = this.active
       let cut = seg.size
-      const ip = seg.offsetIndex.floorIndex(key)
+      const ip = startEntry(seg)
       const startPos = ip >= 0 ? seg.offsetIndex.position(ip) : 0
       const startKey = ip >= 0 ? seg.offsetIndex.key(ip) : seg.base
       // max timestamp of the frames before startPos, from the time index
       let maxTs = seg.timeIndex.timestampBefore(startKey)
       let keyOfMax = seg.timeIndex.keyBefore(startKey)
       let newNext = startKey
+      let lastIndex = -1
+      let lastTerm = 0
       this.scan(seg, startPos, seg.size, true, (buf, at, _size, position) => {
-        if (frameLastKey(buf, at) > key) {
+        if (removes(buf, at)) {
           cut = position
           return false
         }
-        newNext = frameLastKey(buf, at) + 1
+        const first = frameFirstKey(buf, at)
+        const lastKey = frameLastKey(buf, at)
+        lastIndex = frameIndex(buf, at)
+        lastTerm = frameTerm(buf, at)
+        if (lastKey < first) return true
+        newNext = lastKey + 1
         const ts = frameMaxTimestamp(buf, at)
         if (ts > maxTs) {
           maxTs = ts
-          keyOfMax = frameFirstKey(buf, at)
+          keyOfMax = first
         }
         return true
       })
@@ -855,8 +1000,20 @@ export class LogCore implements Syncable {
       seg.maxTimestamp = maxTs
       seg.keyOfMaxTimestamp = keyOfMax
       seg.offsetIndex.truncateToPosition(cut)
-      seg.timeIndex.truncateToKey(cut === 0 ? seg.base : newNext)
+      seg.timeIndex.truncateToKey(seg.nextKey)
       seg.bytesSinceIndex = this.bytesSinceLastIndex(seg)
+      if (cut === 0) {
+        seg.firstIndex = 0
+        seg.lastIndex = 0
+        seg.lastTerm = 0
+      } else if (lastIndex >= 0) {
+        seg.lastIndex = lastIndex
+        seg.lastTerm = lastTerm
+      } else {
+        // the cut is at startPos: the last frame left lies before it
+        this.loadLastFrame(seg)
+      }
+      if (seg.firstIndex > seg.lastIndex) seg.firstIndex = seg.lastIndex
       if (seg.sealed) {
         seg.sealed = false
         seg.indexDirty = false
@@ -867,14 +1024,171 @@ export class LogCore implements Syncable {
       this._nextKey = seg.nextKey
       if (this._logStartKey > this._nextKey) this._logStartKey = this._nextKey
       if (this.durableNext > this._nextKey) this.durableNext = this._nextKey
-      this.tier.truncateAfter(key)
       this.epoch++
+      this.writeSeq++
       this.dirDirty = true
       this.sync.markDirty(this)
     } catch (e) {
-      this.fail("truncateAfter", e)
+      this.fail(op, e)
       throw this.failed!
     }
+  }
+
+  /** Sets seg.lastIndex/lastTerm from its last frame (scan from the last offset index entry before the end). */
+  private loadLastFrame(seg: Segment): void {
+    seg.lastIndex = 0
+    seg.lastTerm = 0
+    if (seg.size === 0) return
+    const oi = seg.offsetIndex
+    let i = oi.count - 1
+    while (i >= 0 && oi.position(i) >= seg.size) i--
+    this.scan(seg, i >= 0 ? oi.position(i) : 0, seg.size, true, (buf, at) => {
+      seg.lastIndex = frameIndex(buf, at)
+      seg.lastTerm = frameTerm(buf, at)
+      return true
+    })
+  }
+
+  /** Raft index of the frame at `pos` (a frame boundary) of `seg`. */
+  private indexAtPosition(seg: Segment, pos: number): number {
+    const b = Buffer.allocUnsafe(FRAME_HEADER)
+    const got = this.io.read(seg.logFd(), b, 0, FRAME_HEADER, pos)
+    if (got < FRAME_HEADER) {
+      throw new WalCorrupt({ log: this.id, file: seg.logPath, position: pos, reason: "frame header past the end of the segment" })
+    }
+    return frameIndex(b, 0)
+  }
+
+  /**
+   * The last offset index entry of `seg` whose frame has a Raft index < `index`
+   * (-1: none, scan from the segment start). Binary search with one header
+   * read per probe; Raft indexes never decrease along the log.
+   */
+  private indexEntryAtOrBefore(seg: Segment, index: number): number {
+    const oi = seg.offsetIndex
+    let lo = 0
+    let hi = oi.count - 1
+    let ans = -1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const p = oi.position(mid)
+      if (p < seg.size && this.indexAtPosition(seg, p) < index) {
+        ans = mid
+        lo = mid + 1
+      } else hi = mid - 1
+    }
+    return ans
+  }
+
+  // -------------------------------------------------------------------------
+  // Raft index
+
+  /**
+   * Raft index of the last frame, 0 if the log is empty or its last frame
+   * carries index 0 (not a Raft log). 0 after `reset` until the next append.
+   */
+  lastIndex(): number {
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      const s = this.segments[i]!
+      if (s.size > 0) return s.lastIndex
+    }
+    return 0
+  }
+
+  /** Term of the frame at lastIndex(), 0 if lastIndex() is 0. */
+  lastIndexTerm(): number {
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      const s = this.segments[i]!
+      if (s.size > 0) return s.lastIndex > 0 ? s.lastTerm : 0
+    }
+    return 0
+  }
+
+  /**
+   * Raft index of the first frame still stored that carries one (0 if none).
+   * Frames below logStartKey in the first segment are still stored until
+   * their segment is deleted.
+   */
+  firstIndex(): number {
+    for (const s of this.segments) if (s.firstIndex > 0) return s.firstIndex
+    return 0
+  }
+
+  /** Term of the frame with Raft index `index`, or undefined if no stored frame has it. */
+  termAtIndex(index: number): number | undefined {
+    if (index <= 0 || index > this.lastIndex()) return undefined
+    const first = this.firstIndex()
+    if (first === 0 || index < first) return undefined
+    if (index === this.lastIndex()) return this.lastIndexTerm()
+    const t = this.tier.termAtIndex(index)
+    if (t !== undefined) return t
+    const e = this.entriesFromIndex(index, 0)[0]
+    return e !== undefined && e.index === index ? e.term : undefined
+  }
+
+  /**
+   * Frames with Raft index >= lo, in order, empty-range frames included: at
+   * least one if any exists, then while the payload total stays <= maxBytes.
+   * Payloads are fresh buffers (safe to keep). Served from the memory tier
+   * when it holds `lo`; otherwise read from disk synchronously (cold path).
+   */
+  entriesFromIndex(lo: number, maxBytes: number): ReadonlyArray<LogEntry> {
+    if (this.closed) throw new StorageError({ log: this.id, op: "read", code: "ECLOSED", reason: "log is closed" })
+    const out: Array<LogEntry> = []
+    const last = this.lastIndex()
+    if (last === 0 || lo > last) return out
+    const first = this.firstIndex()
+    if (first === 0) return out
+    if (lo < first) lo = first
+    const tierFirst = this.tier.firstIndex()
+    if (tierFirst > 0 && tierFirst <= lo) {
+      this.tier.entriesFromIndex(lo, maxBytes, out)
+      return out
+    }
+    try {
+      let si = this.segments.length - 1
+      while (si > 0 && !(this.segments[si]!.firstIndex > 0 && this.segments[si]!.firstIndex <= lo)) si--
+      let bytes = 0
+      for (; si < this.segments.length; si++) {
+        const seg = this.segments[si]!
+        if (seg.size === 0 || seg.lastIndex < lo) continue
+        const ip = this.indexEntryAtOrBefore(seg, lo)
+        let full = false
+        this.scan(seg, ip >= 0 ? seg.offsetIndex.position(ip) : 0, seg.size, true, (buf, at, size) => {
+          if (frameIndex(buf, at) < lo) return true
+          const plen = size - FRAME_HEADER
+          if (out.length > 0 && bytes + plen > maxBytes) {
+            full = true
+            return false
+          }
+          const e = decodeFrame(buf, at, size)
+          out.push({ ...e, payload: Buffer.from(e.payload) })
+          bytes += plen
+          if (bytes >= maxBytes) {
+            full = true
+            return false
+          }
+          return true
+        })
+        if (full) break
+      }
+    } catch (e) {
+      throw this.err("entriesFromIndex", e)
+    }
+    return out
+  }
+
+  /**
+   * True if segment i holds the last frame of a log whose frames carry Raft
+   * indexes. Prefix deletion (deleteBefore, retention) keeps that segment, so
+   * lastIndex()/lastIndexTerm() survive it and a restart recovers them; it
+   * goes once a later segment holds a frame.
+   */
+  private holdsLastIndex(i: number): boolean {
+    const s = this.segments[i]!
+    if (s.size === 0 || s.lastIndex === 0) return false
+    for (let j = i + 1; j < this.segments.length; j++) if (this.segments[j]!.size > 0) return false
+    return true
   }
 
   private bytesSinceLastIndex(seg: Segment): number {
@@ -898,7 +1212,7 @@ export class LogCore implements Syncable {
       this.writeCheckpoint(false)
       if (key === this._nextKey && this.active.size > 0) this.roll(key, now)
       let deleted = 0
-      while (this.segments.length > 1 && this.segments[1]!.base <= key) {
+      while (this.segments.length > 1 && this.segments[1]!.base <= key && !this.holdsLastIndex(0)) {
         this.segments.shift()!.deleteFiles()
         deleted++
       }
@@ -921,6 +1235,7 @@ export class LogCore implements Syncable {
     let count = 0
     // oldest-first prefix of sealed segments
     while (count < this.segments.length - 1) {
+      if (this.holdsLastIndex(count)) break
       const s = this.segments[count]!
       const byTime = policy.retentionMs >= 0 && s.maxTimestamp < policy.now - policy.retentionMs
       const bySize = policy.retentionBytes >= 0 && total - s.size >= policy.retentionBytes
@@ -946,7 +1261,11 @@ export class LogCore implements Syncable {
     return { deletedSegments, deletedBytes, logStartKey: this._logStartKey }
   }
 
-  /** Drop everything and restart empty at `startKey` (Raft snapshot install, Kafka truncate-fully). */
+  /**
+   * Drop everything and restart empty at `startKey` (Raft snapshot install,
+   * Kafka truncate-fully). Afterwards lastIndex() is 0 until the next append,
+   * which may carry any Raft index (the snapshot's index + 1 for Raft).
+   */
   reset(startKey: number, now = Date.now()): void {
     this.usable("reset")
     try {
@@ -962,6 +1281,7 @@ export class LogCore implements Syncable {
       this.durableNext = Math.min(this.durableNext, startKey)
       this.tier.clear()
       this.epoch++
+      this.writeSeq++
       this.dirDirty = true
       this.sync.markDirty(this)
     } catch (e) {
@@ -1020,6 +1340,15 @@ export class LogCore implements Syncable {
     }
     // finish an interrupted prefix deletion
     while (bases.length > 1 && bases[1]! <= this._logStartKey) {
+      // prefix deletion keeps the segment holding an indexed log's last frame (see holdsLastIndex):
+      // keep the first segment while every later one is empty
+      let laterEmpty = true
+      for (let j = 1; j < bases.length && laterEmpty; j++) {
+        const s = new Segment(this.io, this.dir, bases[j]!, now)
+        laterEmpty = this.io.size(s.logFd()) === 0
+        s.close()
+      }
+      if (laterEmpty) break
       const s = new Segment(this.io, this.dir, bases.shift()!, now)
       s.deleteFiles()
     }
@@ -1031,6 +1360,8 @@ export class LogCore implements Syncable {
     let truncation: RecoveryReport["truncation"] = undefined
     let clean = true
     let prevTrusted = false
+    /** Raft index of the last frame of the segments recovered so far (0: none or not indexed). */
+    let prevIndex = 0
     if (bases.length === 0) {
       const base = Math.max(this._logStartKey, this.config.initialKey)
       const seg = new Segment(this.io, this.dir, base, now)
@@ -1089,7 +1420,8 @@ export class LogCore implements Syncable {
           ti.truncateToKey(seg.nextKey)
           seg.bytesSinceIndex = 0
           try {
-            this.scanInto(seg, from, !isLast)
+            this.scanInto(seg, from, !isLast, from === 0 ? prevIndex : -1)
+            if (seg.firstIndex === 0 && seg.lastIndex > 0) this.loadFirstIndex(seg)
             loaded = true
             scannedBytes += fileSize - from
           } catch (e) {
@@ -1106,7 +1438,7 @@ export class LogCore implements Syncable {
           seg.bytesSinceIndex = 0
           if (!isLast) {
             // sealed, durable segment: corruption anywhere is an error
-            this.scanInto(seg, 0, true)
+            this.scanInto(seg, 0, true, prevIndex)
             scannedSegments++
             scannedBytes += fileSize
             seg.rewriteIndexes()
@@ -1127,7 +1459,7 @@ export class LogCore implements Syncable {
         let badAt = -1
         let reason = ""
         try {
-          this.scanInto(seg, 0, false)
+          this.scanInto(seg, 0, false, prevIndex)
         } catch (e) {
           if (!(e instanceof BadFrame)) throw e
           badAt = e.position
@@ -1169,6 +1501,7 @@ export class LogCore implements Syncable {
         }
       }
       this.segments.push(seg)
+      if (seg.size > 0) prevIndex = seg.lastIndex
       prevTrusted = loaded && trusted
       if (isLast || i === bases.length - 1) break
     }
@@ -1197,21 +1530,37 @@ export class LogCore implements Syncable {
     this.dirDirty = true
   }
 
-  /** Scan frames from `from` to the end of the segment, extending its indexes and key range. */
-  private scanInto(seg: Segment, from: number, strict: boolean): void {
+  /**
+   * Scan frames from `from` to the end of the segment, extending its indexes,
+   * key range and Raft index bookkeeping. `prevIndex` is the Raft index of the
+   * frame before `from` (-1: unknown, not checked): when it is > 0, each frame
+   * must carry the next index, as `append` enforces.
+   */
+  private scanInto(seg: Segment, from: number, strict: boolean, prevIndex: number): void {
     const interval = this.config.indexIntervalBytes
     let expectNext = seg.nextKey
     let lastGood = from
+    let prev = prevIndex
+    if (from === 0) {
+      seg.firstIndex = 0
+      seg.lastIndex = 0
+      seg.lastTerm = 0
+    }
     try {
       this.scan(seg, from, seg.size, strict, (buf, at, size, position) => {
         const first = frameFirstKey(buf, at)
         const last = frameLastKey(buf, at)
-        if (first < expectNext) {
-          const reason = `key ${first} does not follow ${expectNext}`
+        const index = frameIndex(buf, at)
+        let reason: string | undefined
+        if (first < expectNext) reason = `key ${first} does not follow ${expectNext}`
+        else if (prev > 0 && index !== prev + 1) reason = `index ${index} does not follow ${prev}`
+        if (reason !== undefined) {
           if (strict) throw new WalCorrupt({ log: this.id, file: seg.logPath, position, reason })
           throw new BadFrame(position, reason)
         }
-        if (position > from || seg.offsetIndex.count === 0) {
+        prev = index
+        const keyed = last >= first
+        if (keyed && (position > from || seg.offsetIndex.count === 0)) {
           if (seg.bytesSinceIndex > interval) {
             seg.offsetIndex.append(first, position)
             seg.timeIndex.maybeAppend(seg.maxTimestamp, seg.keyOfMaxTimestamp)
@@ -1219,12 +1568,15 @@ export class LogCore implements Syncable {
           }
         }
         const ts = frameMaxTimestamp(buf, at)
-        if (ts > seg.maxTimestamp) {
+        if (keyed && ts > seg.maxTimestamp) {
           seg.maxTimestamp = ts
           seg.keyOfMaxTimestamp = first
         }
         seg.bytesSinceIndex += size
-        expectNext = last + 1
+        if (index > 0 && seg.firstIndex === 0 && from === 0) seg.firstIndex = index
+        seg.lastIndex = index
+        seg.lastTerm = frameTerm(buf, at)
+        if (keyed) expectNext = last + 1
         seg.nextKey = expectNext
         lastGood = position + size
         return true
@@ -1232,6 +1584,24 @@ export class LogCore implements Syncable {
     } finally {
       if (!strict) seg.size = Math.max(from, lastGood)
     }
+  }
+
+  /** Sets seg.firstIndex from its frames (a trusted segment whose tail scan did not start at 0). */
+  private loadFirstIndex(seg: Segment): void {
+    const i = this.indexAtPosition(seg, 0)
+    if (i > 0) {
+      seg.firstIndex = i
+      return
+    }
+    // unindexed frames first, indexed ones later (rare): find the first indexed frame
+    this.scan(seg, 0, seg.size, true, (buf, at) => {
+      const x = frameIndex(buf, at)
+      if (x > 0) {
+        seg.firstIndex = x
+        return false
+      }
+      return true
+    })
   }
 
   /** fdatasync every dirty file, the active segment and the directory now (after open, at close). */
@@ -1254,6 +1624,7 @@ export class LogCore implements Syncable {
   /** After the post-open sync: everything on disk is durable. */
   markOpened(): void {
     this.durableNext = this._nextKey
+    this.syncedSeq = this.writeSeq
     this.recoveryPoint = this.active.base
     this.writeCheckpoint(false)
   }
@@ -1277,6 +1648,7 @@ export class LogCore implements Syncable {
     this.waiters = []
     const closedErr = new StorageError({ log: this.id, op: "close", code: "ECLOSED", reason: "log closed" })
     for (const w of ws) w.done(closedErr)
+    this.rejectSyncWaiters(closedErr)
     if (error !== undefined) throw this.err("close", error)
   }
 
@@ -1296,6 +1668,7 @@ export class LogCore implements Syncable {
     const ws = this.waiters
     this.waiters = []
     for (const w of ws) w.done(closedErr)
+    this.rejectSyncWaiters(closedErr)
     this.io.rmrf(this.dir)
   }
 }
@@ -1336,6 +1709,14 @@ export interface SegmentedLog {
   /** The entry containing `key`, if any (Raft: the term at an index). */
   entryAt(key: number): Effect.Effect<LogEntry | undefined, StorageError | WalCorrupt>
   truncateAfter(key: number): Effect.Effect<void, StorageError | WalCorrupt>
+  /** Raft index of the last frame (0: empty or not a Raft log) and its term. */
+  readonly lastIndex: Effect.Effect<{ readonly index: number; readonly term: number }>
+  /** Drop every frame whose Raft index is > index (Raft conflict resolution). */
+  truncateAfterIndex(index: number): Effect.Effect<void, StorageError | WalCorrupt>
+  /** Frames with Raft index >= lo (empty-range ones included), payloads safe to keep. */
+  entriesFromIndex(lo: number, maxBytes: number): Effect.Effect<ReadonlyArray<LogEntry>, StorageError | WalCorrupt>
+  /** Wait until every byte appended before this call is durable per the fsync policy (covers empty-range entries). */
+  readonly awaitSynced: Effect.Effect<void, StorageError>
   deleteBefore(key: number): Effect.Effect<number, StorageError>
   enforceRetention(policy: Omit<RetentionPolicy, "now"> & { readonly now?: number }): Effect.Effect<RetentionResult, StorageError>
   reset(startKey: number): Effect.Effect<void, StorageError>
@@ -1385,6 +1766,20 @@ export const fromCore = (core: LogCore): SegmentedLog => {
       Effect.flatMap(currentTime, (now) =>
         Effect.try({ try: () => core.truncateAfter(key, now), catch: catchAs<StorageError | WalCorrupt>(core, "truncateAfter") })
       ),
+    lastIndex: Effect.sync(() => ({ index: core.lastIndex(), term: core.lastIndexTerm() })),
+    truncateAfterIndex: (index) =>
+      Effect.flatMap(currentTime, (now) =>
+        Effect.try({
+          try: () => core.truncateAfterIndex(index, now),
+          catch: catchAs<StorageError | WalCorrupt>(core, "truncateAfterIndex")
+        })
+      ),
+    entriesFromIndex: (lo, maxBytes) =>
+      Effect.try({
+        try: () => core.entriesFromIndex(lo, maxBytes),
+        catch: catchAs<StorageError | WalCorrupt>(core, "entriesFromIndex")
+      }),
+    awaitSynced: Effect.tryPromise({ try: () => core.awaitSynced(), catch: catchAs<StorageError>(core, "awaitSynced") }),
     deleteBefore: (key) =>
       Effect.flatMap(currentTime, (now) =>
         Effect.try({ try: () => core.deleteBefore(key, now), catch: catchAs<StorageError>(core, "deleteBefore") })

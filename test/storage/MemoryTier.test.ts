@@ -10,6 +10,7 @@ const entry = (key: number, size: number): LogEntry => ({
   term: 1,
   maxTimestamp: key,
   type: 0,
+  index: 0,
   payload: Buffer.alloc(size, key & 0xff)
 })
 

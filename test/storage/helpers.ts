@@ -69,7 +69,7 @@ export const openCore = async (
 }
 
 /** Read everything from `from` to the end, in pages. */
-export const readAll = (log: LogCore, from = log.logStartKey, page = 10_000): Array<{ firstKey: number; lastKey: number; payload: Buffer; term: number; maxTimestamp: number; type: number }> => {
+export const readAll = (log: LogCore, from = log.logStartKey, page = 10_000): Array<{ firstKey: number; lastKey: number; payload: Buffer; term: number; maxTimestamp: number; type: number; index: number }> => {
   const out = []
   let k = from
   while (k < log.nextKey) {

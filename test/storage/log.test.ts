@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import * as fs from "node:fs"
-import { InvalidAppend, OffsetOutOfRange, nodeFileIO, type AppendEntry } from "../../src/storage/index.js"
+import { FRAME_HEADER, InvalidAppend, OffsetOutOfRange, nodeFileIO, type AppendEntry } from "../../src/storage/index.js"
 import { entries, entry, openCore, payloadFor, readAll, tmpDir, useFileBackends } from "./helpers.js"
 
 const { dirs, backends } = useFileBackends()
@@ -88,7 +88,9 @@ describe.each(backends)("SegmentedLog (%s)", (_name, mk) => {
     const { log } = await openCore(io, dir)
     log.append([entry(0, 5)], 0)
     expect(() => log.append([entry(3)], 0)).toThrow(InvalidAppend)
-    expect(() => log.append([{ ...entry(5), lastKey: 4 }], 0)).toThrow(InvalidAppend)
+    expect(() => log.append([{ ...entry(5), lastKey: 3 }], 0)).toThrow(InvalidAppend)
+    // an empty-range entry (lastKey = firstKey - 1) must sit exactly at nextKey
+    expect(() => log.append([{ ...entry(6), lastKey: 5 }], 0)).toThrow(InvalidAppend)
     expect(log.nextKey).toBe(5)
     await log.close()
   })
@@ -118,7 +120,7 @@ describe.each(backends)("SegmentedLog (%s)", (_name, mk) => {
     log.append([entry(2, 1, 400)], 2)
     expect(log.segmentBases).toEqual([0, 2])
     // a batch larger than a segment still goes in (alone), split at entry boundaries
-    log.append([entry(3, 1, 900), entry(4, 1, 900), entry(5, 1, 10)], 3)
+    log.append([entry(3, 1, 900), entry(4, 1, 900), entry(5, 1, 2)], 3)
     expect(log.segmentBases).toEqual([0, 2, 3, 4])
     // age: segment 6 is started at t=10_000, rolls once it is 60 s old
     log.append([entry(6, 1, 10)], 10_000)
@@ -176,7 +178,7 @@ describe.each(backends)("SegmentedLog (%s)", (_name, mk) => {
     // retention by size: delete while the rest stays >= retentionBytes
     const r2 = log.enforceRetention({ retentionMs: -1, retentionBytes: 2500, now: 0 })
     expect(r2.deletedSegments).toBe(4)
-    expect(log.stats().sizeBytes).toBe(3 * 1082)
+    expect(log.stats().sizeBytes).toBe(3 * 2 * (500 + FRAME_HEADER))
     expect(log.logStartKey).toBe(28)
     // the active segment is never deleted by retention
     log.enforceRetention({ retentionMs: 0, retentionBytes: 0, now: 1e12 })
