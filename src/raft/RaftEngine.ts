@@ -6,13 +6,17 @@
  * event in one mailbox; the driver takes ALL pending events, applies them,
  * then runs one Ready cycle over every group that has work:
  *
+ *   0. apply the committed entries this node persisted in an earlier cycle
+ *      (they need not wait for this cycle's sync);
  *   1. persist the Ready output of all groups with ONE `RaftLogStore.persist`
- *      (one sync: group commit across groups);
+ *      (one sync: group commit across groups) per distinct log store (a
+ *      group may have its own, `GroupOptions.logStore`; the stores of one
+ *      cycle persist concurrently);
  *   2. send every message of every group with ONE `RaftTransport.send`
  *      (one frame per peer: heartbeats of 1,000 groups travel as one frame per
  *      node pair per heartbeat tick);
- *   3. apply snapshots and committed entries to each group's `StateMachine`,
- *      complete proposals and reads;
+ *   3. apply snapshots and the other committed entries to each group's
+ *      `StateMachine`, complete proposals and reads;
  *   4. `advance` every core.
  *
  * While a cycle persists, new events queue up and are handled together in the
@@ -36,6 +40,18 @@
  * wakes the quiesced groups it leads or follows in, so that elections and
  * check-quorum take over. Any API call or Raft message for a quiesced group
  * wakes it first. See docs/raft-services.md.
+ *
+ * `proposeNow` is the synchronous path (no Effect, no mailbox): the store's
+ * `writeNow` writes the leader's unwritten entries and the new ones, then the
+ * core appends them (the core accepts proposals while a Ready is
+ * outstanding); it marks the group dirty and wakes the driver, whose next
+ * cycle only waits for durability and commits. A group whose only voter is
+ * this node campaigns (and wins) as soon as it is created or recovered.
+ *
+ * Failures: the engine's shared `RaftLogStore` failing stops the driver (like
+ * etcd, which panics). A group with its own store (`GroupOptions.logStore`,
+ * e.g. a partition over its own log) is stopped alone when that store fails
+ * to persist: it leaves the engine, and the other groups go on.
  */
 import { LatencyHistogram, type LatencySnapshot } from "./LatencyHistogram.js"
 import { Clock, Context, Data, Deferred, Effect, Either, Exit, FiberId, Layer, PubSub, Queue, Random, Stream } from "effect"
@@ -58,8 +74,8 @@ import type {
   Snapshot
 } from "./core/types.js"
 import { isDriverMessage, isEmptySnapshot, NotLeader } from "./core/types.js"
-import type { GroupLog, PersistItem } from "./RaftLogStore.js"
-import { RaftLogStore } from "./RaftLogStore.js"
+import type { GroupLog, PersistItem, RaftLogStoreShape } from "./RaftLogStore.js"
+import { type GroupsFailed, RaftLogStore, RaftLogStoreError } from "./RaftLogStore.js"
 import type { InboundBatch } from "./RaftTransport.js"
 import { RaftTransport } from "./RaftTransport.js"
 
@@ -81,7 +97,31 @@ export interface GroupOptions {
   readonly voters: ReadonlyArray<NodeId>
   readonly learners?: ReadonlyArray<NodeId>
   readonly stateMachine: StateMachine
+  /**
+   * The log store of this group (default: the engine's `RaftLogStore`).
+   * `open`, `persist`, `writeNow` and `compact` of the group go to it; a Ready
+   * cycle calls `persist` once per distinct store, concurrently. If it fails
+   * to persist, the groups it names (`GroupsFailed`), or else the groups of
+   * the batch, stop (they leave the engine; the driver and other groups go on).
+   */
+  readonly logStore?: RaftLogStoreShape
+  /** Overrides the engine's `snapshotEvery` for this group (0 = never by count). */
+  readonly snapshotEvery?: number
+  /** Overrides the engine's `snapshotEveryBytes` for this group (0 = never by size). */
+  readonly snapshotEveryBytes?: number
+  /** Overrides the engine's `snapshotKeepEntries` for this group. */
+  readonly snapshotKeepEntries?: number
 }
+
+/**
+ * Outcome of `proposeNow`. `Proposed`: the entries are in the leader's log at
+ * `[firstIndex, lastIndex]` of `term` (and written with the store's `writeNow`
+ * if it has one); they commit later (observe it through the state machine).
+ */
+export type ProposeNowResult =
+  | { readonly _tag: "Proposed"; readonly term: number; readonly firstIndex: number; readonly lastIndex: number }
+  | { readonly _tag: "NotLeader"; readonly leader: NodeId | null; readonly term: number }
+  | { readonly _tag: "Refused"; readonly reason: string }
 
 export interface LeadershipChange {
   readonly group: GroupId
@@ -196,6 +236,11 @@ export interface RaftEngineConfig {
   readonly proposalTimeoutMs?: number
   /** Take a state-machine snapshot and compact after this many applied entries (0 = never). Default 0. */
   readonly snapshotEvery?: number
+  /**
+   * Also take a snapshot once this many payload bytes were applied since the
+   * last one (0 = never). Default 0. Bounds the in-memory log of busy groups.
+   */
+  readonly snapshotEveryBytes?: number
   /** Entries kept behind a snapshot for slow followers. Default 64. */
   readonly snapshotKeepEntries?: number
   readonly preVote?: boolean
@@ -232,6 +277,22 @@ export interface RaftEngineShape {
     group: GroupId,
     datas: ReadonlyArray<Uint8Array>
   ) => Effect.Effect<ReadonlyArray<unknown>, ProposeError>
+  /**
+   * Synchronous proposal (no Effect, no mailbox round trip): passes the
+   * leader's unwritten entries (e.g. its no-op) and `datas` as the next
+   * entries to the group store's `writeNow`, then appends them to the core
+   * with one call, and wakes the driver, whose next Ready cycle persists
+   * (waits for durability), replicates and commits them. No completion:
+   * observe commit through the group's `StateMachine.apply`. All or nothing
+   * like `proposeBatch`. `Refused` when the group is unknown or stopped, the
+   * engine is stopped, the core refuses (leadership transfer, size limit, ...)
+   * or `writeNow` throws (then nothing was proposed: the core is unchanged,
+   * and the store must have written nothing either, e.g. by undoing a partial
+   * write).
+   */
+  readonly proposeNow: (group: GroupId, datas: ReadonlyArray<Uint8Array>) => ProposeNowResult
+  /** The group's leader and term as this node knows them (undefined: group not hosted). Synchronous. */
+  readonly leaderOf: (group: GroupId) => { readonly leader: NodeId | null; readonly term: number } | undefined
   /**
    * Linearizable read barrier: succeeds with an index once this node applied
    * at least that far; reading the local state machine then is linearizable.
@@ -293,6 +354,21 @@ interface GroupState {
   readonly core: RaftCore
   readonly log: GroupLog
   readonly sm: StateMachine
+  /** The group's log store (its own or the engine's). */
+  readonly store: RaftLogStoreShape
+  readonly snapshotEvery: number
+  readonly snapshotEveryBytes: number
+  readonly keepEntries: number
+  /** Payload bytes applied since the last snapshot. */
+  bytesSinceSnapshot: number
+  /**
+   * `writeNow` has written the log through (writtenIndex, writtenTerm) in
+   * the current leader term (0, 0: nothing yet).
+   */
+  writtenIndex: number
+  writtenTerm: number
+  /** The only voter is this node: campaign as soon as the core lets it. */
+  selfElect: boolean
   /** Appended proposals not yet completed, by first index, in append order. */
   readonly pending: Map<number, Proposal>
   /** A `proposeBatch` whose first entries are applied and the rest not yet. */
@@ -356,6 +432,7 @@ export const make = (
     const heartbeatTicks = config.heartbeatTicks ?? 1
     const proposalTimeoutMs = config.proposalTimeoutMs ?? 3 * electionTicks * tickMs
     const snapshotEvery = config.snapshotEvery ?? 0
+    const snapshotEveryBytes = config.snapshotEveryBytes ?? 0
     const keepEntries = config.snapshotKeepEntries ?? 64
     const seed = config.seed ?? (yield* Random.nextIntBetween(0, 2 ** 31))
 
@@ -392,6 +469,24 @@ export const make = (
     let driverWaiting: ((effect: Effect.Effect<void>) => void) | null = null
     /** Set by the finalizer: proposals made after it fail at once. */
     let stopped = false
+    /** The driver stopped on a log store failure (the engine's shared store). */
+    let storeFailed: string | null = null
+    /**
+     * Groups stopped because their own log store (`GroupOptions.logStore`)
+     * failed to persist: the reason, by group. Other groups go on.
+     */
+    const failedGroups = new Map<GroupId, string>()
+    /** Set by `proposeNow`: the driver has dirty groups to cycle even with an empty mailbox. */
+    let kicked = false
+    const kick = (): void => {
+      if (kicked) return
+      kicked = true
+      if (driverWaiting !== null) {
+        const wakeDriver = driverWaiting
+        driverWaiting = null
+        wakeDriver(Effect.void)
+      }
+    }
     const post = (ev: Event): void => {
       inbox.push(ev)
       if (driverWaiting !== null) {
@@ -401,7 +496,7 @@ export const make = (
       }
     }
     const awaitEvents = Effect.async<void>((resume) => {
-      if (inbox.length > 0) resume(Effect.void)
+      if (inbox.length > 0 || kicked) resume(Effect.void)
       else driverWaiting = resume
     })
     /** Groups with pending proposals (scanned for timeouts). */
@@ -661,7 +756,38 @@ export const make = (
 
     let changes: Array<LeadershipChange> = []
 
-    const applyReady = (g: GroupState, rd: Ready): void => {
+    const applyEntry = (g: GroupState, e: Entry): void => {
+      if (e.type === "ConfChange") peersDirty = true
+      let result: unknown = undefined
+      if (e.type === "Normal" && e.data.length > 0) {
+        g.bytesSinceSnapshot += e.data.length
+        result = g.sm.apply(e)
+      }
+      if (g.pending.size > 0) completeEntry(g, e, result)
+    }
+
+    /**
+     * Applies the committed entries of `rd` that this node persisted in an
+     * earlier cycle, before this cycle's persist: they are committed and
+     * durable here, so waiting for the new entries' sync would only delay
+     * them (under load every Ready carries new entries, and a commit would
+     * otherwise wait for two syncs). Returns how many were applied; the rest
+     * are applied after the persist, in order. Not with a snapshot (it is
+     * restored first).
+     */
+    const applyDurableCommitted = (g: GroupState, rd: Ready): number => {
+      if (rd.committedEntries.length === 0 || (rd.snapshot !== null && !isEmptySnapshot(rd.snapshot))) return 0
+      const stable = g.core.log.lastStableIndex()
+      let n = 0
+      for (const e of rd.committedEntries) {
+        if (e.index > stable) break
+        applyEntry(g, e)
+        n++
+      }
+      return n
+    }
+
+    const applyReady = (g: GroupState, rd: Ready, appliedEarly: number): void => {
       if (rd.snapshot !== null) peersDirty = true
       if (rd.softState !== null) {
         const ss = rd.softState
@@ -676,16 +802,16 @@ export const make = (
         g.sm.restore(rd.snapshot.data)
         g.snapshotsApplied++
         g.snapshotIndex = rd.snapshot.metadata.index
+        g.bytesSinceSnapshot = 0
+        // the store replaced its log with the snapshot: writeNow starts over from the unstable tail
+        g.writtenIndex = 0
+        g.writtenTerm = 0
         for (const [index, p] of g.pending) {
           if (index <= rd.snapshot.metadata.index) lose(g, p, index, "SnapshotSkipped")
         }
       }
-      for (const e of rd.committedEntries) {
-        if (e.type === "ConfChange") peersDirty = true
-        let result: unknown = undefined
-        if (e.type === "Normal" && e.data.length > 0) result = g.sm.apply(e)
-        if (g.pending.size > 0) completeEntry(g, e, result)
-      }
+      const committed = rd.committedEntries
+      for (let i = appliedEarly; i < committed.length; i++) applyEntry(g, committed[i]!)
       for (const m of rd.messages) if (m.type === "MsgSnap" && m.offset === 0) g.snapshotsSent++
       for (const rs of rd.readStates) g.waitingReads.push(rs)
     }
@@ -858,24 +984,112 @@ export const make = (
       return transport.send(out)
     })
 
+    const isSoleVoter = (core: RaftCore): boolean => {
+      const voters = core.confState().voters
+      return voters.length === 1 && voters[0] === self
+    }
+
+    /**
+     * A group whose only voter is this node campaigns at once (and wins: no
+     * one else votes). The core may refuse to campaign while committed
+     * membership changes are unapplied: then it retries after each Ready.
+     */
+    const selfElect = (g: GroupState): void => {
+      const c = g.core
+      if (c.isLeader || !isSoleVoter(c)) {
+        g.selfElect = false
+        return
+      }
+      c.campaign()
+      dirty.add(g)
+      if (c.isLeader) g.selfElect = false
+    }
+
+    /**
+     * Failures: a store naming the groups that failed (`GroupsFailed`) stops
+     * those groups; any other failure of a group store (not the engine's
+     * shared one) stops the groups of the batch it was given; the engine's
+     * shared store failing stops the driver.
+     */
+    const persistOne = (
+      store: RaftLogStoreShape,
+      its: ReadonlyArray<PersistItem>,
+      failed: Map<GroupId, string>
+    ): Effect.Effect<void, RaftLogStoreError | GroupsFailed> =>
+      Effect.catchAll(store.persist(its), (e) => {
+        if (e._tag === "GroupsFailed") {
+          for (const [g, reason] of e.failures) failed.set(g, reason)
+          return Effect.void
+        }
+        if (store === logStore) return Effect.fail(e)
+        for (const it of its) failed.set(it.group, e.message)
+        return Effect.void
+      })
+
+    const persistAll = (
+      items: ReadonlyArray<readonly [RaftLogStoreShape, Array<PersistItem>]>,
+      failed: Map<GroupId, string>
+    ): Effect.Effect<void, RaftLogStoreError | GroupsFailed> => {
+      figures.persistCalls += items.length
+      if (items.length === 1) return persistOne(items[0]![0], items[0]![1], failed)
+      return Effect.all(
+        items.map(([store, its]) => persistOne(store, its, failed)),
+        { concurrency: "unbounded", discard: true }
+      )
+    }
+
+    /** Stops a group whose log failed: it leaves the engine, its proposals fail. */
+    const stopGroup = (g: GroupState, reason: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (groups.get(g.id) === g) {
+          groups.delete(g.id)
+          active.delete(g)
+          dirty.delete(g)
+          peersDirty = true
+          for (const [index, p] of g.pending) lose(g, p, index, "EngineStopped")
+          waiting.delete(g)
+        }
+        failedGroups.set(g.id, reason)
+        return Effect.logError(`raft group ${g.id} stopped: its log store failed: ${reason}`)
+      })
+
     const cycle = Effect.gen(function* () {
-      const work: Array<readonly [GroupState, Ready]> = []
+      let work: Array<readonly [GroupState, Ready]> = []
       for (const g of dirty) if (groups.get(g.id) === g && g.core.hasReady()) work.push([g, g.core.ready()])
       dirty.clear()
       if (work.length === 0) return
       figures.cycles++
-      // 1. persist (one sync for all groups)
-      const items: Array<PersistItem> = []
+      // 0. committed entries already durable here are applied now, not after this cycle's sync
+      let appliedEarly: Map<GroupState, number> | null = null
+      for (const [g, rd] of work) {
+        const n = applyDurableCommitted(g, rd)
+        if (n > 0) (appliedEarly ??= new Map()).set(g, n)
+      }
+      // 1. persist: one call per distinct store (one sync per store for all its groups), concurrently
+      let byStore: Array<readonly [RaftLogStoreShape, Array<PersistItem>]> | null = null
       for (const [g, rd] of work) {
         if (rd.entries.length > 0 || rd.hardState !== null || (rd.snapshot !== null && !isEmptySnapshot(rd.snapshot))) {
-          items.push({ group: g.id, entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot })
+          const item: PersistItem = { group: g.id, entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot }
+          byStore ??= []
+          let slot: Array<PersistItem> | undefined
+          for (const [st, its] of byStore) if (st === g.store) slot = its
+          if (slot === undefined) byStore.push([g.store, [item]])
+          else slot.push(item)
         }
       }
-      if (items.length > 0) {
-        figures.persistCalls++
+      if (byStore !== null) {
         const persistStart = clock.unsafeCurrentTimeMillis()
-        yield* logStore.persist(items)
+        const failed = new Map<GroupId, string>()
+        yield* persistAll(byStore, failed)
         persistLatency.record(clock.unsafeCurrentTimeMillis() - persistStart)
+        if (failed.size > 0) {
+          // nothing of a failed group's Ready is sent, applied or acknowledged
+          for (const [g] of work) {
+            const reason = failed.get(g.id)
+            if (reason !== undefined) yield* stopGroup(g, reason)
+          }
+          work = work.filter(([g]) => !failed.has(g.id))
+        }
       }
       // 2. send (one frame per peer)
       const out: Array<Message> = []
@@ -888,9 +1102,10 @@ export const make = (
       if (out.length > 0) yield* transport.send(out)
       // 3. apply, 4. advance
       for (const [g, rd] of work) {
-        applyReady(g, rd)
+        applyReady(g, rd, appliedEarly?.get(g) ?? 0)
         g.core.advance(rd)
         completeReads(g)
+        if (g.selfElect) selfElect(g)
         // advance may produce more work (e.g. a commit once the leader's own entries are stable)
         dirty.add(g)
       }
@@ -899,15 +1114,18 @@ export const make = (
         changes = []
         yield* PubSub.publishAll(leadership, c)
       }
-      // local snapshots / compaction
-      if (snapshotEvery > 0) {
-        for (const [g] of work) {
-          if (g.core.applied - g.snapshotIndex >= snapshotEvery) {
-            const index = g.core.applied
-            yield* logStore.compact(g.id, index, g.core.confState(), g.sm.snapshot(), keepEntries)
-            g.snapshotIndex = index
-            g.snapshotsCreated++
-          }
+      // local snapshots / compaction (by applied entries or applied payload bytes)
+      for (const [g] of work) {
+        const applied = g.core.applied
+        if (applied <= g.snapshotIndex) continue
+        if (
+          (g.snapshotEvery > 0 && applied - g.snapshotIndex >= g.snapshotEvery) ||
+          (g.snapshotEveryBytes > 0 && g.bytesSinceSnapshot >= g.snapshotEveryBytes)
+        ) {
+          yield* g.store.compact(g.id, applied, g.core.confState(), g.sm.snapshot(), g.keepEntries)
+          g.snapshotIndex = applied
+          g.bytesSinceSnapshot = 0
+          g.snapshotsCreated++
         }
       }
     })
@@ -928,7 +1146,8 @@ export const make = (
 
     const driver = Effect.gen(function* () {
       for (;;) {
-        if (inbox.length === 0) yield* awaitEvents
+        if (inbox.length === 0 && !kicked) yield* awaitEvents
+        kicked = false
         const events = inbox
         inbox = []
         handleEvents(events)
@@ -950,7 +1169,14 @@ export const make = (
     // without durable writes would break the persist-before-send rule.
     yield* Effect.forkScoped(
       driver.pipe(
-        Effect.tapError((e) => Effect.logError("RaftEngine driver stopped: log store failure", e)),
+        Effect.tapError((e) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              storeFailed ??= e.message
+            }),
+            Effect.logError("RaftEngine driver stopped: log store failure", e)
+          )
+        ),
         Effect.orDie
       )
     )
@@ -1023,8 +1249,9 @@ export const make = (
     const createGroup = (group: GroupId, options: GroupOptions): Effect.Effect<void> =>
       Effect.gen(function* () {
         if (groups.has(group)) return
+        const store = options.logStore ?? logStore
         const log = yield* Effect.orDie(
-          logStore.open(group, { voters: [...options.voters], learners: [...(options.learners ?? [])] })
+          store.open(group, { voters: [...options.voters], learners: [...(options.learners ?? [])] })
         )
         yield* onDriver(() => {
           if (groups.has(group)) return Either.right(undefined)
@@ -1048,6 +1275,14 @@ export const make = (
             core,
             log,
             sm: options.stateMachine,
+            store,
+            snapshotEvery: options.snapshotEvery ?? snapshotEvery,
+            snapshotEveryBytes: options.snapshotEveryBytes ?? snapshotEveryBytes,
+            keepEntries: options.snapshotKeepEntries ?? keepEntries,
+            bytesSinceSnapshot: 0,
+            writtenIndex: 0,
+            writtenTerm: 0,
+            selfElect: isSoleVoter(core),
             pending: new Map(),
             applying: null,
             staged: null,
@@ -1069,6 +1304,8 @@ export const make = (
           active.add(g)
           dirty.add(g)
           peersDirty = true
+          // a single voter elects itself at once instead of waiting an election timeout
+          if (g.selfElect) selfElect(g)
           return Either.right(undefined)
         })
       })
@@ -1111,6 +1348,90 @@ export const make = (
             if (stopped) resume(engineStopped(group))
             else post(newProposal(group, datas, datas.length, true, "propose", resume))
           })
+
+    /**
+     * The leader's unstable entries not yet given to the store's `writeNow`
+     * (e.g. a new leader's no-op), in index order. Within one leader term the
+     * log only grows, so (writtenIndex, writtenTerm) says where to continue;
+     * after a term change (or a snapshot) it starts over from the first
+     * unstable entry: the store holds everything before it (persisted), and
+     * skips entries it holds with the same term.
+     */
+    const unwritten = (g: GroupState): ReadonlyArray<Entry> => {
+      const c = g.core
+      const unstable = c.log.unstableEntries()
+      const n = unstable.length
+      if (n === 0) return unstable
+      const offset = unstable[0]!.index
+      const last = unstable[n - 1]!
+      let from = offset
+      if (g.writtenTerm === c.term && g.writtenIndex >= offset) {
+        if (g.writtenIndex >= last.index) return []
+        from = g.writtenIndex + 1
+      }
+      return unstable.slice(from - offset)
+    }
+
+    const proposeNow = (group: GroupId, datas: ReadonlyArray<Uint8Array>): ProposeNowResult => {
+      if (stopped) return { _tag: "Refused", reason: "engine stopped" }
+      if (storeFailed !== null) return { _tag: "Refused", reason: `raft driver stopped: ${storeFailed}` }
+      const g = groups.get(group)
+      if (g === undefined) {
+        const failed = failedGroups.get(group)
+        return {
+          _tag: "Refused",
+          reason: failed !== undefined ? `raft group ${group} stopped: ${failed}` : `raft group ${group} not hosted on this node`
+        }
+      }
+      const woken = g.quiesced
+      wake(g, false)
+      const c = g.core
+      if (!c.isLeader) {
+        // a quiesced follower was woken (it tells its leader): let the driver send that
+        if (woken) kick()
+        return { _tag: "NotLeader", leader: c.leader, term: c.term }
+      }
+      if (datas.length === 0) return { _tag: "Proposed", term: c.term, firstIndex: c.lastIndex + 1, lastIndex: c.lastIndex }
+      const writeNow = g.store.writeNow
+      let res: Either.Either<{ readonly term: number; readonly firstIndex: number; readonly lastIndex: number }, RaftError>
+      if (writeNow === undefined) {
+        res = c.propose(datas)
+      } else {
+        // the store writes the entries (after any unwritten ones) before the core takes them: a
+        // failed write leaves the core as it was (nothing proposed, nothing to undo)
+        try {
+          res = c.proposeWith(datas, (ents) => {
+            const before = unwritten(g)
+            writeNow(g.id, before.length === 0 ? ents : [...before, ...ents])
+          })
+        } catch (cause) {
+          g.proposalsFailed += datas.length
+          if (woken) kick()
+          return { _tag: "Refused", reason: `log write failed: ${cause instanceof Error ? cause.message : String(cause)}` }
+        }
+      }
+      if (Either.isLeft(res)) {
+        g.proposalsFailed += datas.length
+        if (woken) kick()
+        const e = res.left
+        if (e._tag === "NotLeader") return { _tag: "NotLeader", leader: e.leaderId, term: e.term }
+        return { _tag: "Refused", reason: e.message }
+      }
+      const { firstIndex, lastIndex, term } = res.right
+      if (writeNow !== undefined) {
+        g.writtenIndex = lastIndex
+        g.writtenTerm = term
+      }
+      g.proposals += datas.length
+      dirty.add(g)
+      kick()
+      return { _tag: "Proposed", term, firstIndex, lastIndex }
+    }
+
+    const leaderOf = (group: GroupId): { readonly leader: NodeId | null; readonly term: number } | undefined => {
+      const g = groups.get(group)
+      return g === undefined ? undefined : { leader: g.core.leader, term: g.core.term }
+    }
 
     const confChange = (group: GroupId, type: ConfChangeType, node: NodeId): Effect.Effect<void, ProposeError> =>
       Effect.async<void, ProposeError>((resume) => {
@@ -1193,6 +1514,8 @@ export const make = (
         }),
       propose,
       proposeBatch,
+      proposeNow,
+      leaderOf,
       readIndex,
       transferLeadership: (group, to) => withGroup(group, (g) => g.core.transferLeader(to)),
       addLearner: (group, node) => confChange(group, "AddLearner", node),

@@ -34,6 +34,20 @@ export class RaftLogStoreError extends Data.TaggedError("RaftLogStoreError")<{
   }
 }
 
+/**
+ * `persist` failed for some groups only (each group's own log, e.g. a
+ * partition whose disk failed): everything else in the batch is durable. The
+ * engine stops those groups and goes on with the others.
+ */
+export class GroupsFailed extends Data.TaggedError("GroupsFailed")<{
+  /** Reason by group. */
+  readonly failures: ReadonlyMap<GroupId, string>
+}> {
+  override get message(): string {
+    return [...this.failures].map(([g, reason]) => `raft log store, group ${g}: ${reason}`).join("; ")
+  }
+}
+
 /** One group's share of a Ready cycle. */
 export interface PersistItem {
   readonly group: GroupId
@@ -71,8 +85,34 @@ export interface RaftLogStoreShape {
   readonly open: (group: GroupId, bootstrap: ConfState) => Effect.Effect<GroupLog, RaftLogStoreError>
   /** Groups with persisted state. */
   readonly groups: Effect.Effect<ReadonlyArray<GroupId>>
-  /** Durable on return: everything in `batch`, with one sync. */
-  readonly persist: (batch: ReadonlyArray<PersistItem>) => Effect.Effect<void, RaftLogStoreError>
+  /**
+   * Durable on return: everything in `batch`, with one sync. Entries the
+   * store already holds with the same index and term (written by `writeNow`)
+   * are skipped; an entry whose index is held with another term truncates the
+   * log from there, and the rest is written after it. `GroupsFailed`: only
+   * the groups it names failed, the rest of the batch is durable.
+   */
+  readonly persist: (batch: ReadonlyArray<PersistItem>) => Effect.Effect<void, RaftLogStoreError | GroupsFailed>
+  /**
+   * Optional synchronous, NOT yet durable write of entries a leader just
+   * appended (`RaftEngine.proposeNow`): the produce path writes its data at
+   * propose time and the engine's Ready cycle later only waits for
+   * durability through `persist`. Contract:
+   * - `entries` are in index order, contiguous, and start at or below the
+   *   store's last held index + 1 (contiguous with what it holds);
+   * - an entry already held with the same index and term is skipped (the
+   *   engine may pass again entries a concurrent `persist` is writing, e.g.
+   *   a new leader's no-op); an entry whose index is held with another term
+   *   means: truncate from there and write the rest;
+   * - `persist` later includes the same entries (same index and term): the
+   *   store skips them and makes them durable;
+   * - it should not make entries visible through `GroupLog.storage` (the
+   *   core's view of the stable log) before `persist` does, as usual;
+   * - it is called before the core appends the new entries; it may throw,
+   *   and then must have written none of them (undo a partial write):
+   *   `proposeNow` answers `Refused` and the core stays as it was.
+   */
+  readonly writeNow?: (group: GroupId, entries: ReadonlyArray<Entry>) => void
   readonly append: (group: GroupId, entries: ReadonlyArray<Entry>) => Effect.Effect<void, RaftLogStoreError>
   readonly saveHardState: (group: GroupId, hardState: HardState) => Effect.Effect<void, RaftLogStoreError>
   /**

@@ -13,9 +13,12 @@
  *   (`MemoryNetwork`), with seeded fault injection on the Effect Clock.
  * - `layerTcp(options)`: node:net, one connection per node pair multiplexing
  *   every group, length-prefixed binary frames (see messageCodec.ts).
+ * - `layerNone(nodeId)`: a node without peers (a standalone broker, whose
+ *   groups have this node as their only member): nothing arrives, and a
+ *   message to another node is dropped and counted.
  */
 import { Context, Effect, Layer } from "effect"
-import type * as Queue from "effect/Queue"
+import * as Queue from "effect/Queue"
 import type { Message, NodeId } from "./core/types.js"
 import type { MemoryNetwork } from "./MemoryNetwork.js"
 import { makeMemoryTransport } from "./MemoryNetwork.js"
@@ -124,3 +127,21 @@ export const layerMemory = (network: MemoryNetwork, nodeId: NodeId): Layer.Layer
 /** node:net transport; see `TcpTransportOptions`. */
 export const layerTcp = (options: TcpTransportOptions): Layer.Layer<RaftTransport, TransportBindError> =>
   Layer.scoped(RaftTransport, makeTcpTransport(options))
+
+/** A node with no peers: see the module comment. */
+export const layerNone = (nodeId: NodeId): Layer.Layer<RaftTransport> =>
+  Layer.effect(
+    RaftTransport,
+    Effect.map(Queue.unbounded<InboundBatch>(), (inbound) => {
+      let dropped = 0
+      return {
+        nodeId,
+        send: (messages) =>
+          Effect.sync(() => {
+            dropped += messages.length
+          }),
+        inbound,
+        stats: Effect.sync(() => ({ ...emptyStats, dropped }))
+      }
+    })
+  )

@@ -323,6 +323,31 @@ export class RaftCore {
     return Either.right(this.appendProposal(entries))
   }
 
+  /**
+   * `propose` on the leader, with `beforeAppend` called with the exact entries
+   * (index, term) once every check passed and before they enter the log. If
+   * it throws (the caller's own write of them failed), nothing is appended,
+   * nothing is sent, and the exception propagates. Used by a leader that
+   * writes its entries synchronously at propose time (RaftEngine.proposeNow).
+   */
+  proposeWith(
+    data: ReadonlyArray<Uint8Array>,
+    beforeAppend: (entries: ReadonlyArray<Entry>) => void
+  ): Either.Either<Proposed, RaftError> {
+    const entries = data.map((d) => ({ type: "Normal" as const, data: d }))
+    if (this.roleValue !== "Leader") return this.forwardOrNotLeader(entries)
+    const err = this.checkProposable(entries)
+    if (err !== undefined) return Either.left(err)
+    const li = this.log.lastIndex()
+    const ents: Array<Entry> = entries.map((e, i) => ({ term: this.termValue, index: li + 1 + i, type: e.type, data: e.data }))
+    beforeAppend(ents)
+    const first = li + 1
+    this.log.append(ents)
+    for (const e of entries) this.uncommittedSize += e.data.length
+    this.bcastAppend()
+    return Either.right({ term: this.termValue, firstIndex: first, lastIndex: this.log.lastIndex(), forwardedTo: null })
+  }
+
   /** Propose a membership change. One at a time; it takes effect once committed and applied. */
   proposeConfChange(cc: ConfChange): Either.Either<Proposed, RaftError> {
     if (this.roleValue !== "Leader") return this.forwardOrNotLeader([{ type: "ConfChange", data: encodeConfChange(cc) }])
