@@ -2,8 +2,11 @@
  * A standalone broker: one node, every partition led by this node.
  *
  * Composition only: each subsystem's layer is built from the BrokerConfig.
- * The Raft issue turns every partition into a one-voter Raft group behind the
- * same ReplicaManager interface, so nothing above it changes.
+ * Every partition is a Raft group in the node's RaftEngine with this node as
+ * its only voter (the cluster's code path; only the membership differs): the
+ * engine runs over a transport with no peers, and each partition group keeps
+ * its Raft log in the partition's own log (PartitionRaftLogs), so the engine's
+ * default log store (memory) holds no group.
  */
 import { Effect, Layer } from "effect"
 import { BrokerConfig, type BrokerConfigShape } from "../src/config/BrokerConfig.js"
@@ -14,6 +17,9 @@ import * as GroupCoordinator from "../src/group/GroupCoordinator.js"
 import * as GroupStore from "../src/group/GroupStore.js"
 import * as ClusterMetadata from "../src/metadata/ClusterMetadata.js"
 import * as MetadataLog from "../src/metadata/MetadataLog.js"
+import * as RaftEngine from "../src/raft/RaftEngine.js"
+import * as RaftLogStore from "../src/raft/RaftLogStore.js"
+import * as RaftTransport from "../src/raft/RaftTransport.js"
 import * as ReplicaManager from "../src/replication/ReplicaManager.js"
 import type { FileIO } from "../src/storage/FileIO.js"
 import * as LogStore from "../src/storage/LogStore.js"
@@ -62,7 +68,11 @@ export const core = (config: BrokerConfigShape, options: { readonly fileIO?: Fil
       : LogStore.layerFileIO.pipe(Layer.provide(Layer.succeed(LogStore.StorageFileIO, options.fileIO)))
   ).pipe(Layer.provide(storageConfig))
   const metadata = ClusterMetadata.layer.pipe(Layer.provide(MetadataLog.layerLogStore))
-  const replicas = ReplicaManager.layer
+  const raft = RaftEngine.layer({ nodeId: config.nodeId }).pipe(
+    Layer.provide(RaftTransport.layerNone(config.nodeId)),
+    Layer.provide(RaftLogStore.layerMemory())
+  )
+  const replicas = ReplicaManager.layer.pipe(Layer.provideMerge(raft))
   const groups = GroupCoordinator.layer().pipe(
     Layer.provide(GroupStore.layerLogStore),
     Layer.provide(GroupCoordinator.layerConfigFromEnv())

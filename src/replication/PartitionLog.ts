@@ -2,11 +2,13 @@
  * The log a partition replica writes to: the narrow view of the storage
  * engine's segmented log that replication needs. Keys are Kafka offsets
  * (a batch's entry spans [baseOffset, lastOffset]); `term` holds the leader
- * epoch the batch was written in.
+ * epoch the batch was written in (= the Raft term of its group). Reads by key
+ * never return the Raft-internal frames (they take no offset).
  */
 import type { Effect } from "effect"
 import type { LogError } from "../storage/errors.js"
 import type { SnapshotStore } from "./ProducerSnapshot.js"
+import type { PartitionRaftOps } from "./PartitionRaftLogs.js"
 
 export interface PartitionLogEntry {
   readonly firstKey: number
@@ -16,17 +18,28 @@ export interface PartitionLogEntry {
   readonly payload: Buffer
 }
 
+/**
+ * A frame of the partition's Raft group: a record batch (type 0, keys = its
+ * offsets) or a Raft-internal entry with an empty key range at the log end
+ * (`lastKey = firstKey - 1`; type = the Raft entry type code).
+ */
+export interface RaftFrame {
+  readonly firstKey: number
+  readonly lastKey: number
+  readonly term: number
+  readonly maxTimestamp: number
+  readonly index: number
+  readonly type: number
+  readonly payload: Uint8Array
+}
+
 export interface PartitionLog {
   /** First offset still in the log. */
   readonly startKey: () => number
   /** Offset the next appended batch will get (log end offset). */
   readonly nextKey: () => number
-  /**
-   * Appends batches in order, synchronously: once it returns they are written
-   * to the OS (not yet durable). Throws the LogError on failure. Synchronous
-   * so that the produce path runs without a fiber per partition.
-   */
-  readonly appendNow: (entries: ReadonlyArray<PartitionLogEntry>) => void
+  /** The Raft side: the partition log is its Raft group's log (see PartitionRaftLogs). */
+  readonly raft: PartitionRaftOps
   /**
    * Calls `done` once every entry up to `key` is durable under the fsync
    * policy (at once if it already is), or with the error if the log fails.

@@ -6,11 +6,14 @@
  * producer table decides append / duplicate / reject; the leader assigns the
  * base offset and leader epoch by rewriting header bytes in place (and the
  * LogAppendTime timestamp, recomputing the CRC, when the topic asks for it),
- * and appends the batch to the log. acks=1 replies once the batch is written;
- * acks=all once it is committed. In standalone mode the replica is its
- * group's only voter, so "committed" means durable under the fsync policy
- * and the high watermark follows durability. Under Raft the same interface is
- * served by a replica whose commit comes from the partition's Raft group.
+ * and proposes the batch to the partition's Raft group (`PartitionConsensus`,
+ * the engine's synchronous `proposeNow`): the leader writes it to the log at
+ * once (the partition log is the group's Raft log, see PartitionRaftLogs.ts).
+ * acks=1 replies once the batch is written; acks=all once it is committed,
+ * i.e. applied: the group's state machine (`stateMachine`) moves the high
+ * watermark past each committed batch. In standalone mode the group has one
+ * voter, so a batch commits once it is durable under the fsync policy; the
+ * leader epoch is the group's Raft term.
  *
  * Open: the producer table and the leader-epoch history come from the
  * newest producer snapshot plus the batches after it (full log scan only
@@ -32,11 +35,14 @@ import {
   setPartitionLeaderEpoch,
   validateBatch
 } from "../protocol/recordBatch.js"
+import type { StateMachine } from "../raft/RaftEngine.js"
+import type { Entry } from "../raft/core/types.js"
 import type { LogError } from "../storage/errors.js"
 import {
   type AppendError,
   FetchOffsetOutOfRange,
   InvalidBatch,
+  NotLeaderOrFollower,
   OutOfOrderSequence,
   PartitionStorageError,
   ProducerFenced
@@ -79,17 +85,37 @@ export interface ReplicaRecovery {
   readonly replayedBatches: number
 }
 
+/** What `PartitionConsensus.proposeNow` answers (the engine's `ProposeNowResult`). */
+export type ProposeOutcome =
+  | { readonly _tag: "Proposed"; readonly term: number }
+  | { readonly _tag: "NotLeader"; readonly leader: number | null }
+  | { readonly _tag: "Refused"; readonly reason: string }
+
+/** The partition's Raft group as the replica sees it. */
+export interface PartitionConsensus {
+  /** The group's leader and term now (undefined: no such group). */
+  readonly status: () => { readonly leader: number | null; readonly term: number } | undefined
+  /** Proposes record batches (offsets assigned), synchronously; the leader writes them to the log at once. */
+  readonly proposeNow: (datas: ReadonlyArray<Uint8Array>) => ProposeOutcome
+}
+
 export interface PartitionReplicaOptions {
   readonly topic: string
   readonly partition: number
   readonly nodeId: number
   readonly log: PartitionLog
+  readonly consensus: PartitionConsensus
   /** The topic's effective config; read on every append so changes apply at once. */
   readonly config: () => EffectiveTopicConfig
   readonly now: () => number
 }
 
 const NO_BUFFERS: ReadonlyArray<Buffer> = []
+const NO_DATA = new Uint8Array(0)
+/** Big-endian int32 at `at` of a byte array (a Buffer or a plain Uint8Array). */
+const i32 = (b: Uint8Array, at: number): number => (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!
+/** Size of a record batch header (v2). */
+const BATCH_HEADER = 61
 
 const storageError = (topic: string, partition: number) => (e: LogError) =>
   new PartitionStorageError({ topic, partition, reason: e.message })
@@ -106,10 +132,12 @@ export class PartitionReplica {
   /** How `open` rebuilt the producer state. */
   readonly recovery: ReplicaRecovery
   private pendingRollSnapshot: { offset: number; data: Buffer } | undefined
+  private readonly consensus: PartitionConsensus
   private hw: number
   private waiters = new Set<() => void>()
+  /** acks=all requests waiting for their last offset to commit. */
+  private commitWaiters: Array<{ readonly lastKey: number; readonly done: (error?: PartitionStorageError) => void }> = []
   private closed = false
-  readonly leaderEpoch: number
 
   private constructor(
     options: PartitionReplicaOptions,
@@ -125,12 +153,58 @@ export class PartitionReplica {
     this.log = options.log
     this.config = options.config
     this.now = options.now
+    this.consensus = options.consensus
     this.epochs.push(...epochs)
-    // Standalone: this node leads every epoch it writes; epochs only grow.
-    this.leaderEpoch = epochs.length === 0 ? 0 : epochs[epochs.length - 1]!.epoch
     if (epochs.length === 0) this.epochs.push({ epoch: 0, startOffset: options.log.nextKey() })
-    // Everything found on disk at open is made durable by recovery.
+    // Everything found on disk at open is durable (recovery) and, with one voter, committed.
     this.hw = options.log.nextKey()
+  }
+
+  /** The leader epoch: the group's Raft term (the last epoch in the log before the group runs). */
+  get leaderEpoch(): number {
+    return this.consensus.status()?.term ?? this.epochs[this.epochs.length - 1]!.epoch
+  }
+
+  /** The largest leader epoch in the epoch history. */
+  get lastEpoch(): number {
+    return this.epochs[this.epochs.length - 1]!.epoch
+  }
+
+  /** Whether this node leads the partition's group now. */
+  get isLeader(): boolean {
+    return this.consensus.status()?.leader === this.leaderId
+  }
+
+  /**
+   * The group's state machine. The partition's state is its log, written by
+   * the leader at propose time; applying a committed batch only moves the
+   * high watermark past it. Snapshots carry no data.
+   */
+  readonly stateMachine: StateMachine = {
+    apply: (e: Entry) => {
+      // the entry's data is the batch, or only its header (PartitionRaftLogs keeps no payload in memory)
+      if (e.type === "Normal" && e.data.length >= BATCH_HEADER && !this.closed) {
+        const b = e.data
+        const base = i32(b, 0) * 4294967296 + (i32(b, 4) >>> 0)
+        this.advanceHighWatermark(base + i32(b, 23) + 1)
+      }
+      return undefined
+    },
+    snapshot: () => NO_DATA,
+    restore: () => {}
+  }
+
+  /** Succeeds with true once this node leads the group, false after `timeoutMs` (or once closed). */
+  awaitLeadership(timeoutMs: number): Effect.Effect<boolean> {
+    const self = this
+    return Effect.gen(function* () {
+      const deadline = Date.now() + timeoutMs
+      while (!self.isLeader) {
+        if (self.closed || Date.now() >= deadline) return false
+        yield* Effect.sleep(2)
+      }
+      return true
+    })
   }
 
   /**
@@ -243,6 +317,17 @@ export class PartitionReplica {
       lastOffsetDelta: header.lastOffsetDelta,
       maxTimestamp: header.maxTimestamp
     }
+    const status = this.consensus.status()
+    if (status === undefined) {
+      // the group left the engine: its log failed (or the partition is closing)
+      return {
+        _tag: "Failed",
+        error: new PartitionStorageError({ topic, partition, reason: "the partition's Raft group is stopped (its log failed)" })
+      }
+    }
+    if (status.leader !== this.leaderId) {
+      return { _tag: "Failed", error: new NotLeaderOrFollower({ topic, partition, leaderId: status.leader ?? -1 }) }
+    }
     const check = this.producers.check(fields)
     switch (check._tag) {
       case "Duplicate":
@@ -263,22 +348,24 @@ export class PartitionReplica {
         break
     }
     const base = this.log.nextKey()
+    const term = status.term
     setBaseOffset(records, 0, BigInt(base))
-    setPartitionLeaderEpoch(records, 0, this.leaderEpoch)
-    let maxTimestamp = Number(header.maxTimestamp)
-    if (config.logAppendTime) {
-      setLogAppendTime(records, 0, now)
-      maxTimestamp = now
-    }
+    setPartitionLeaderEpoch(records, 0, term)
+    if (config.logAppendTime) setLogAppendTime(records, 0, now)
     const lastKey = base + header.lastOffsetDelta
-    try {
-      this.log.appendNow([{ firstKey: base, lastKey, term: this.leaderEpoch, maxTimestamp, payload: records }])
-    } catch (e) {
-      return { _tag: "Failed", error: storageError(topic, partition)(e as LogError) }
+    // the leader writes the batch to the log now; it commits (high watermark) when the group applies it
+    const proposed = this.consensus.proposeNow([records])
+    switch (proposed._tag) {
+      case "NotLeader":
+        return { _tag: "Failed", error: new NotLeaderOrFollower({ topic, partition, leaderId: proposed.leader ?? -1 }) }
+      case "Refused":
+        return { _tag: "Failed", error: new PartitionStorageError({ topic, partition, reason: proposed.reason }) }
+      case "Proposed":
+        break
     }
+    const last = this.epochs[this.epochs.length - 1]!
+    if (last.epoch < term) this.epochs.push({ epoch: term, startOffset: base })
     this.producers.record(fields, BigInt(base))
-    // Standalone: the high watermark follows durability (acks=0/1 included).
-    this.log.onDurable(lastKey, this.advanceTo(lastKey + 1))
     return {
       _tag: "Appended",
       result: {
@@ -296,10 +383,16 @@ export class PartitionReplica {
    */
   whenCommitted(lastKey: number, done: (error?: PartitionStorageError) => void): void {
     if (lastKey < this.hw) return done()
+    let finished = false
+    const finish = (error?: PartitionStorageError) => {
+      if (finished) return
+      finished = true
+      done(error)
+    }
+    this.commitWaiters.push({ lastKey, done: finish })
+    // a log failure answers at once (the group's driver cannot commit past it)
     this.log.onDurable(lastKey, (e) => {
-      if (e !== undefined) return done(storageError(this.topic, this.partition)(e))
-      this.advanceHighWatermark(lastKey + 1)
-      done()
+      if (e !== undefined) finish(storageError(this.topic, this.partition)(e))
     })
   }
 
@@ -315,15 +408,16 @@ export class PartitionReplica {
     })
   }
 
-  private advanceTo(next: number): (error?: LogError) => void {
-    return (error) => {
-      if (error === undefined) this.advanceHighWatermark(next)
-    }
-  }
-
   private advanceHighWatermark(next: number): void {
     if (next <= this.hw) return
     this.hw = next
+    if (this.commitWaiters.length > 0) {
+      const still: typeof this.commitWaiters = []
+      const ready: typeof this.commitWaiters = []
+      for (const w of this.commitWaiters) (w.lastKey < next ? ready : still).push(w)
+      this.commitWaiters = still
+      for (const w of ready) w.done()
+    }
     const waiters = this.waiters
     this.waiters = new Set()
     for (const w of waiters) w()
@@ -419,7 +513,10 @@ export class PartitionReplica {
   /** OffsetForLeaderEpoch: the end offset of the largest epoch <= `epoch` (KIP-101/279). */
   endOffsetForEpoch(epoch: number): EpochEndOffset {
     const latest = this.epochs[this.epochs.length - 1]!
-    if (epoch === latest.epoch) return { leaderEpoch: epoch, endOffset: this.logEndOffset }
+    // the current leader epoch (a term with no batch yet included) ends at the log end
+    if (epoch === latest.epoch || (epoch > latest.epoch && epoch === this.leaderEpoch)) {
+      return { leaderEpoch: epoch, endOffset: this.logEndOffset }
+    }
     if (epoch > latest.epoch || epoch < this.epochs[0]!.epoch) {
       return epoch > latest.epoch ? { leaderEpoch: -1, endOffset: -1n } : { leaderEpoch: epoch, endOffset: this.logStartOffset }
     }
@@ -513,6 +610,11 @@ export class PartitionReplica {
     this.closed = true
     this.pendingRollSnapshot = undefined
     this.log.onRoll(undefined)
+    const commitWaiters = this.commitWaiters
+    this.commitWaiters = []
+    for (const w of commitWaiters) {
+      w.done(new PartitionStorageError({ topic: this.topic, partition: this.partition, reason: "the partition was closed" }))
+    }
     const waiters = this.waiters
     this.waiters = new Set()
     for (const w of waiters) w()

@@ -11,12 +11,12 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { smallSegmentTopicConfig } from "../support/topicConfig.js"
 import { encodeBatch } from "../../src/protocol/recordBatch.js"
-import { PartitionReplica } from "../../src/replication/PartitionReplica.js"
 import { partitionLogFromSegmentedLog } from "../../src/replication/ReplicaManager.js"
 import { nodeFileIO } from "../../src/storage/FileIO.js"
 import { open as openSegmentedLog } from "../../src/storage/SegmentedLog.js"
 import { FsyncPolicy, WalSync } from "../../src/storage/WalSync.js"
 import { type InProcessBroker, startInProcessBroker } from "../support/inProcessBroker.js"
+import { openTestReplica } from "../support/partitionGroup.js"
 
 const t0 = Date.now() - 3_600_000
 
@@ -116,19 +116,19 @@ describe("PartitionReplica.maxTimestamp and the high watermark", () => {
       const log = await Effect.runPromise(
         openSegmentedLog({ io: nodeFileIO, sync, id: "m-0", dir, config: { segmentBytes: 2048, indexIntervalBytes: 256, memoryTierBytes: 0 } })
       )
-      // durability is held back after `held` turns true: the high watermark stops there
+      // durability is held back after `held` turns true: nothing commits after that, the high watermark stops
       let held = false
+      const heldBack: Array<() => void> = []
       const base = partitionLogFromSegmentedLog(log)
-      const replica = await Effect.runPromise(
-        PartitionReplica.open({
-          topic: "m",
-          partition: 0,
-          nodeId: 1,
-          log: { ...base, onDurable: (key, done) => (held ? undefined : base.onDurable(key, done)) },
-          config: () => config,
-          now: () => Date.now()
-        })
-      )
+      const group = await openTestReplica({
+        topic: "m",
+        log: {
+          ...base,
+          raft: { ...base.raft, onSynced: (done) => (held ? heldBack.push(() => base.raft.onSynced(done)) : base.raft.onSynced(done)) }
+        },
+        config: () => config
+      })
+      const replica = group.replica
       const sent: Array<Sent> = []
       const append = async (count: number, maxTs: number) => {
         const r = await Effect.runPromise(replica.append(batchWithMax(count, maxTs, count - 1), held ? 1 : -1))
@@ -142,12 +142,18 @@ describe("PartitionReplica.maxTimestamp and the high watermark", () => {
       expect(replica.logEndOffset).toBeGreaterThan(hw)
       const got = await Effect.runPromise(replica.maxTimestamp())
       const want = bruteForce(sent, 0n, hw)
-      expect(got).toEqual({ offset: want.offset, timestamp: want.timestamp, leaderEpoch: 0 })
+      expect(got).toEqual({ offset: want.offset, timestamp: want.timestamp, leaderEpoch: replica.leaderEpoch })
       // log start inside the segment holding the best batch
       await Effect.runPromise(replica.deleteRecordsBefore(want.offset + 1n))
       const want2 = bruteForce(sent, want.offset + 1n, hw)
-      expect(await Effect.runPromise(replica.maxTimestamp())).toEqual({ offset: want2.offset, timestamp: want2.timestamp, leaderEpoch: 0 })
-      replica.close()
+      expect(await Effect.runPromise(replica.maxTimestamp())).toEqual({
+        offset: want2.offset,
+        timestamp: want2.timestamp,
+        leaderEpoch: replica.leaderEpoch
+      })
+      held = false
+      for (const release of heldBack) release()
+      await group.close()
       await Effect.runPromise(log.close)
     } finally {
       sync.close()

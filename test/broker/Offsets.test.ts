@@ -47,7 +47,8 @@ describe("ListOffsets, OffsetForLeaderEpoch and InitProducerId", () => {
 
   it("answers earliest, latest, by timestamp and max timestamp", async () => {
     expect(await list(-2n)).toMatchObject({ errorCode: 0, offset: 0n })
-    expect(await list(-1n)).toMatchObject({ errorCode: 0, offset: 9n, leaderEpoch: 0 })
+    // the leader epoch is the term of the partition's Raft group: 1 after its first election
+    expect(await list(-1n)).toMatchObject({ errorCode: 0, offset: 9n, leaderEpoch: 1 })
     // The first batch whose max timestamp >= t0+5000 is the second one (offsets 3-4, max t0+10001).
     expect(await list(BigInt(t0 + 5_000))).toMatchObject({ errorCode: 0, offset: 3n })
     expect(await list(BigInt(t0 + 10_001))).toMatchObject({ errorCode: 0, offset: 3n })
@@ -58,17 +59,18 @@ describe("ListOffsets, OffsetForLeaderEpoch and InitProducerId", () => {
 
   it("fences a stale leader epoch and reports an unknown newer one", async () => {
     expect((await list(-1n, 7, 5)).errorCode).toBe(ErrorCode.UNKNOWN_LEADER_EPOCH)
-    expect((await list(-1n, 7, 0)).errorCode).toBe(ErrorCode.NONE)
+    expect((await list(-1n, 7, 1)).errorCode).toBe(ErrorCode.NONE)
+    expect((await list(-1n, 7, 0)).errorCode).toBe(ErrorCode.FENCED_LEADER_EPOCH)
   })
 
   it("gives the end offset of a leader epoch", async () => {
     const r = await broker.request(23, 4, {
       replicaId: -1,
       topics: [
-        { topic: "times", partitions: [{ partition: 0, currentLeaderEpoch: 0, leaderEpoch: 0 }, { partition: 3, currentLeaderEpoch: -1, leaderEpoch: 0 }] }
+        { topic: "times", partitions: [{ partition: 0, currentLeaderEpoch: 1, leaderEpoch: 1 }, { partition: 3, currentLeaderEpoch: -1, leaderEpoch: 0 }] }
       ]
     })
-    expect(r!.topics[0]!.partitions[0]).toMatchObject({ errorCode: 0, leaderEpoch: 0, endOffset: 9n })
+    expect(r!.topics[0]!.partitions[0]).toMatchObject({ errorCode: 0, leaderEpoch: 1, endOffset: 9n })
     expect(r!.topics[0]!.partitions[1]!.errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
   })
 

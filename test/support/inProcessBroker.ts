@@ -19,6 +19,7 @@ import {
   decodeResponse,
   encodeRequest
 } from "../../src/protocol/messages.js"
+import { type GroupFigures, RaftEngine } from "../../src/raft/RaftEngine.js"
 import type { FileIO } from "../../src/storage/FileIO.js"
 import type { ConnectionContext } from "../../src/transport/KafkaTransport.js"
 
@@ -36,6 +37,8 @@ export interface InProcessBroker {
   readonly close: (keepData?: boolean) => Promise<void>
   /** Connections the router asked to close, with reasons. */
   readonly closedConnections: Array<string>
+  /** The node's Raft groups (one per partition). */
+  readonly raftGroups: () => Promise<ReadonlyArray<GroupFigures>>
 }
 
 export const startInProcessBroker = async (
@@ -81,6 +84,7 @@ export const startInProcessBroker = async (
       return decoded.body
     },
     raw: (frame) => runtime.runPromise(router.route(connection, frame)),
+    raftGroups: () => runtime.runPromise(Effect.flatMap(RaftEngine, (e) => e.allFigures)),
     close: async (keepData = false) => {
       await runtime.dispose()
       if (!keepData) rmSync(dataDir, { recursive: true, force: true })
