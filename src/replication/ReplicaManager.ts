@@ -25,7 +25,7 @@ import { PartitionStorageError } from "./errors.js"
 import type { PartitionLog } from "./PartitionLog.js"
 import { snapshotStore } from "./ProducerSnapshot.js"
 import { makePartitionRaftLogs, type PartitionRaftLogs } from "./PartitionRaftLogs.js"
-import { type PartitionConsensus, PartitionReplica } from "./PartitionReplica.js"
+import { type PartitionConsensus, PartitionReplica, type PartitionReplicaOptions } from "./PartitionReplica.js"
 
 export interface ReplicaManagerShape {
   readonly get: (topic: string, partition: number) => PartitionReplica | undefined
@@ -100,16 +100,12 @@ export const partitionGroupCache = { snapshotEvery: 1024, snapshotEveryBytes: 0,
  * voter of a new group), its log registered with the node's partition store;
  * does not wait for leadership.
  */
-export const openPartitionGroup = (options: {
-  readonly engine: RaftEngine["Type"]
-  readonly store: PartitionRaftLogs
-  readonly topic: string
-  readonly partition: number
-  readonly nodeId: number
-  readonly log: PartitionLog
-  readonly config: () => EffectiveTopicConfig
-  readonly now: () => number
-}): Effect.Effect<PartitionReplica, PartitionStorageError> =>
+export const openPartitionGroup = (
+  options: Omit<PartitionReplicaOptions, "consensus"> & {
+    readonly engine: RaftEngine["Type"]
+    readonly store: PartitionRaftLogs
+  }
+): Effect.Effect<PartitionReplica, PartitionStorageError> =>
   Effect.gen(function* () {
     const { engine, log, nodeId, partition, topic } = options
     const group = partitionGroupId(topic, partition)

@@ -5,14 +5,12 @@
  * Under the TestClock; the driver runs on Effect's scheduler (`Effect.yieldNow`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer } from "effect"
+import { Deferred, Effect } from "effect"
 import type { Entry, GroupId } from "../../src/raft/core/types.js"
-import { MemoryNetwork } from "../../src/raft/MemoryNetwork.js"
-import type { RaftEngineConfig, RaftEngineShape, StateMachine } from "../../src/raft/RaftEngine.js"
-import * as RaftEngine from "../../src/raft/RaftEngine.js"
+import type { StateMachine } from "../../src/raft/RaftEngine.js"
 import type { PersistItem, RaftLogStoreShape } from "../../src/raft/RaftLogStore.js"
 import * as RaftLogStore from "../../src/raft/RaftLogStore.js"
-import * as RaftTransport from "../../src/raft/RaftTransport.js"
+import { engineOn, settled, until } from "./oneNodeEngine.js"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -67,36 +65,6 @@ const makeRecordingStore = () =>
       }
     }
     return { store, rec }
-  })
-
-const engineOn = (store: RaftLogStoreShape, config: Partial<RaftEngineConfig> = {}) =>
-  Effect.gen(function* () {
-    const network = yield* MemoryNetwork.make({ seed: 1 })
-    const ctx = yield* Layer.build(
-      RaftEngine.layer({ nodeId: 1, tickMs: 10, electionTicks: 10, seed: 1, ...config }).pipe(
-        Layer.provide(Layer.merge(RaftTransport.layerMemory(network, 1), Layer.succeed(RaftLogStore.RaftLogStore, store)))
-      )
-    )
-    return Context.get(ctx, RaftEngine.RaftEngine)
-  })
-
-const until = (what: string, pred: () => boolean) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 10_000; i++) {
-      if (pred()) return
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage(`gave up waiting for: ${what}`)
-  })
-
-const settled = (engine: RaftEngineShape, group: GroupId) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 10_000; i++) {
-      const f = yield* engine.figures(group)
-      if (f.role === "Leader" && f.appliedIndex === f.lastIndex && f.commitIndex === f.lastIndex) return f
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage(`group ${group} did not settle`)
   })
 
 const groupsOf = (batch: ReadonlyArray<PersistItem>) => [...new Set(batch.map((i) => i.group))]

@@ -6,16 +6,15 @@
  * so, and the driver runs on Effect's scheduler (`Effect.yieldNow`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Deferred, Effect, Layer, TestClock } from "effect"
+import { Clock, Deferred, Effect, TestClock } from "effect"
 import { KV_GROUP, makeRaftTestCluster } from "../../layers/TestCluster.js"
 import type { Entry, GroupId } from "../../src/raft/core/types.js"
 import { encodeKvCommand } from "../../src/raft/KvStateMachine.js"
-import { MemoryNetwork } from "../../src/raft/MemoryNetwork.js"
-import type { RaftEngineConfig, RaftEngineShape, StateMachine } from "../../src/raft/RaftEngine.js"
+import type { StateMachine } from "../../src/raft/RaftEngine.js"
 import * as RaftEngine from "../../src/raft/RaftEngine.js"
 import type { PersistItem, RaftLogStoreShape } from "../../src/raft/RaftLogStore.js"
 import * as RaftLogStore from "../../src/raft/RaftLogStore.js"
-import * as RaftTransport from "../../src/raft/RaftTransport.js"
+import { engineOn, settled, until } from "./oneNodeEngine.js"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -98,38 +97,6 @@ const makeRecordingStore = () =>
       }
     }
     return { store, rec }
-  })
-
-/** One engine (node 1) whose default log store is `store`. */
-const engineOn = (store: RaftLogStoreShape, config: Partial<RaftEngineConfig> = {}) =>
-  Effect.gen(function* () {
-    const network = yield* MemoryNetwork.make({ seed: 1 })
-    const ctx = yield* Layer.build(
-      RaftEngine.layer({ nodeId: 1, tickMs: 10, electionTicks: 10, seed: 1, ...config }).pipe(
-        Layer.provide(Layer.merge(RaftTransport.layerMemory(network, 1), Layer.succeed(RaftLogStore.RaftLogStore, store)))
-      )
-    )
-    return Context.get(ctx, RaftEngine.RaftEngine)
-  })
-
-/** Lets the driver run (scheduler turns, no time) until `pred` holds. */
-const until = (what: string, pred: () => boolean) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 10_000; i++) {
-      if (pred()) return
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage(`gave up waiting for: ${what}`)
-  })
-
-const settled = (engine: RaftEngineShape, group: GroupId) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 10_000; i++) {
-      const f = yield* engine.figures(group)
-      if (f.role === "Leader" && f.appliedIndex === f.lastIndex && f.commitIndex === f.lastIndex) return f
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage(`group ${group} did not settle`)
   })
 
 const proposed = (r: RaftEngine.ProposeNowResult) => {
