@@ -45,6 +45,61 @@ describe("group commit", () => {
     for (const { log } of logs) await log.close()
   })
 
+  it("a write that misses a running pass starts the next one at once; at most two overlap; durable marks only move forward", async () => {
+    const mem = new MemoryFileIO()
+    const held: Array<() => void> = []
+    let hold = false
+    // while `hold`, fdatasync runs only when the test releases it (it then flushes what is written by then, as the kernel does)
+    const io = new Proxy(mem, {
+      get(target, key) {
+        if (key === "fdatasync") {
+          return (fd: number) =>
+            hold
+              ? new Promise<void>((resolve, reject) => held.push(() => target.fdatasync(fd).then(resolve, reject)))
+              : target.fdatasync(fd)
+        }
+        const v = Reflect.get(target, key, target)
+        return typeof v === "function" ? v.bind(target) : v
+      }
+    }) as MemoryFileIO
+    const tick = () => new Promise((res) => setImmediate(res))
+    const { log, sync } = await openCore(io, "/d/l")
+    hold = true
+    const passes = sync.stats.passes
+    const done = [false, false, false]
+    log.append([entry(0)], 0)
+    void log.awaitDurable(0).then(() => (done[0] = true))
+    await tick()
+    expect(held.length).toBe(1) // pass 1 in flight
+    log.append([entry(1)], 0)
+    void log.awaitDurable(1).then(() => (done[1] = true))
+    await tick()
+    expect(held.length).toBe(2) // pass 2 started without waiting for pass 1
+    log.append([entry(2)], 0)
+    void log.awaitDurable(2).then(() => (done[2] = true))
+    await tick()
+    expect(held.length).toBe(2) // a third waits: two at most
+    // pass 2 finishes first: it covers everything written before it started, key 0 included
+    const [pass1, pass2] = held.splice(0, 2)
+    pass2!()
+    await tick()
+    await tick()
+    expect(log.durableNextKey).toBe(2)
+    expect(done).toEqual([true, true, false])
+    expect(held.length).toBe(1) // the waiting write got its pass
+    pass1!()
+    await tick()
+    expect(log.durableNextKey).toBe(2) // the older pass does not move it back
+    held.splice(0).forEach((release) => release())
+    await tick()
+    await tick()
+    expect(log.durableNextKey).toBe(3)
+    expect(done).toEqual([true, true, true])
+    expect(sync.stats.passes - passes).toBe(3)
+    hold = false
+    await log.close()
+  })
+
   it("acks=1 returns before durability, acks=all waits for the fsync", async () => {
     const { io, stats } = instrument(new MemoryFileIO())
     const { log } = await openCore(io, "/d/l")
