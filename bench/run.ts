@@ -384,18 +384,22 @@ const benchBroker = async (broker: "kafka" | "chronik"): Promise<BrokerResults> 
       const prod = steps[name]
       return prod?.ok === true ? Number(prod["messages"]) : 0
     }
+    // Time to read what was produced: 3x the producer run, and at least n / 25k msg/s (a consumer
+    // group reads 50-60k msg/s here; a fast producer can write more in D seconds than a fixed
+    // 3 x D window lets it read).
+    const readWindow = (n: number) => Math.max(D * 3, Math.ceil(n / 25_000))
     const n8 = consumeFrom("produce acks=1 p=8")
     if (n8 > 0)
       record(
         "consume fetch p=8",
-        await loadStep("bench/loadgen/consumer.ts", ["--bootstrap", b.bootstrap, "--topic", "bench-a1-p8", "--mode", "fetch", "--partitions", "8", "--count", String(n8), "--duration", String(D * 3)], D * 3 + 40)
+        await loadStep("bench/loadgen/consumer.ts", ["--bootstrap", b.bootstrap, "--topic", "bench-a1-p8", "--mode", "fetch", "--partitions", "8", "--count", String(n8), "--duration", String(readWindow(n8))], readWindow(n8) + 40)
       )
     else record("consume fetch p=8", { ok: false, error: "nothing produced to read" })
     const n1 = consumeFrom("produce acks=1 p=1")
     if (n1 > 0)
       record(
         "consume group p=1",
-        await loadStep("bench/loadgen/consumer.ts", ["--bootstrap", b.bootstrap, "--topic", "bench-a1-p1", "--mode", "group", "--partitions", "1", "--count", String(n1), "--duration", String(D * 3)], D * 3 + 40)
+        await loadStep("bench/loadgen/consumer.ts", ["--bootstrap", b.bootstrap, "--topic", "bench-a1-p1", "--mode", "group", "--partitions", "1", "--count", String(n1), "--duration", String(readWindow(n1))], readWindow(n1) + 40)
       )
     else record("consume group p=1", { ok: false, error: "nothing produced to read" })
 
