@@ -89,9 +89,10 @@ export const partitionConsensus = (engine: RaftEngine["Type"], group: string): P
 })
 
 /**
- * Options of a partition group: the read cache of committed entries is
- * trimmed every few MiB (the partition log keeps them; one voter has no
- * follower to send them to).
+ * Options of a partition group: the engine's read cache of committed entries
+ * is trimmed every 1,024 applied entries (each keeps only its batch header,
+ * see PartitionRaftLogs; the partition log holds the batches, and one voter
+ * has no follower to send them to).
  */
 export const partitionGroupCache = { snapshotEvery: 1024, snapshotEveryBytes: 0, snapshotKeepEntries: 0 }
 
