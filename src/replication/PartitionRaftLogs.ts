@@ -40,13 +40,19 @@
  * The partition's "state machine" is the log itself, so Raft snapshots carry
  * no data; compaction only trims the read cache.
  */
-import { Effect, Either } from "effect"
+import { Effect } from "effect"
 import { MemoryStorage } from "../raft/core/storage.js"
 import type { ConfState, Entry, GroupId, HardState, Snapshot } from "../raft/core/types.js"
 import { EntryTypeCode, isEmptySnapshot } from "../raft/core/types.js"
 import { readConfState, readHardState, Reader, writeConfState, writeHardState, Writer } from "../raft/messageCodec.js"
 import type { GroupLog, LogStoreStats, PersistItem, RaftLogStoreShape } from "../raft/RaftLogStore.js"
 import { GroupsFailed, RaftLogStoreError } from "../raft/RaftLogStore.js"
+import {
+  BASE_OFFSET_OFFSET,
+  LAST_OFFSET_DELTA_OFFSET,
+  MAX_TIMESTAMP_OFFSET,
+  RECORD_BATCH_OVERHEAD
+} from "../protocol/recordBatch.js"
 import type { LogError } from "../storage/errors.js"
 import type { RaftFrame } from "./PartitionLog.js"
 
@@ -73,8 +79,6 @@ export interface PartitionRaftOps {
 
 const STATE_VERSION = 1
 const NO_DATA = new Uint8Array(0)
-/** Record batch v2 header size. */
-const BATCH_HEADER = 61
 
 const encodeState = (hs: HardState, conf: ConfState): Uint8Array => {
   const w = new Writer(32)
@@ -98,12 +102,12 @@ const decodeState = (bytes: Uint8Array): { hardState: HardState; confState: Conf
 export const frameOf = (e: Entry, nextKey: number): RaftFrame => {
   if (e.type === "Normal") {
     const data = e.data
-    if (data.length < 61) throw new Error(`raft entry ${e.index}: a partition entry must be a record batch (${data.length} bytes)`)
+    if (data.length < RECORD_BATCH_OVERHEAD) throw new Error(`raft entry ${e.index}: a partition entry must be a record batch (${data.length} bytes)`)
     const b = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length)
-    const base = b.readInt32BE(0) * 4294967296 + b.readUInt32BE(4)
+    const base = b.readInt32BE(BASE_OFFSET_OFFSET) * 4294967296 + b.readUInt32BE(BASE_OFFSET_OFFSET + 4)
     if (base !== nextKey) throw new Error(`raft entry ${e.index}: batch base offset ${base}, log end offset ${nextKey}`)
-    const lastOffsetDelta = b.readInt32BE(23)
-    const maxTimestamp = b.readInt32BE(35) * 4294967296 + b.readUInt32BE(39)
+    const lastOffsetDelta = b.readInt32BE(LAST_OFFSET_DELTA_OFFSET)
+    const maxTimestamp = b.readInt32BE(MAX_TIMESTAMP_OFFSET) * 4294967296 + b.readUInt32BE(MAX_TIMESTAMP_OFFSET + 4)
     return { firstKey: base, lastKey: base + lastOffsetDelta, term: e.term, maxTimestamp, index: e.index, type: 0, payload: b }
   }
   return {
@@ -186,8 +190,8 @@ class PartitionGroupLog {
     // and V8 ran a full mark-compact every ~100 ms for the external memory (docs/PERFORMANCE.md).
     for (let j = entries.length - frames.length; j < entries.length; j++) {
       const e = entries[j]!
-      if (e.type === "Normal" && e.data.length > BATCH_HEADER) {
-        ;(e as { data: Uint8Array }).data = Uint8Array.prototype.slice.call(e.data, 0, BATCH_HEADER)
+      if (e.type === "Normal" && e.data.length > RECORD_BATCH_OVERHEAD) {
+        ;(e as { data: Uint8Array }).data = Uint8Array.prototype.slice.call(e.data, 0, RECORD_BATCH_OVERHEAD)
       }
     }
   }
@@ -346,7 +350,3 @@ export const makePartitionRaftLogs = (): PartitionRaftLogs => {
     })
   }
 }
-
-/** Decodes a raft state file (tests, tools). */
-export const readPartitionRaftState = (bytes: Uint8Array) =>
-  Either.try(() => decodeState(bytes))

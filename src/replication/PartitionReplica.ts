@@ -28,6 +28,9 @@ import { Effect } from "effect"
 import type { EffectiveTopicConfig } from "../metadata/TopicConfig.js"
 import { ErrorCode } from "../protocol/errorCodes.js"
 import {
+  BASE_OFFSET_OFFSET,
+  LAST_OFFSET_DELTA_OFFSET,
+  RECORD_BATCH_OVERHEAD,
   readBatchHeader,
   RecordBatchError,
   setBaseOffset,
@@ -114,8 +117,6 @@ const NO_BUFFERS: ReadonlyArray<Buffer> = []
 const NO_DATA = new Uint8Array(0)
 /** Big-endian int32 at `at` of a byte array (a Buffer or a plain Uint8Array). */
 const i32 = (b: Uint8Array, at: number): number => (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!
-/** Size of a record batch header (v2). */
-const BATCH_HEADER = 61
 
 const storageError = (topic: string, partition: number) => (e: LogError) =>
   new PartitionStorageError({ topic, partition, reason: e.message })
@@ -183,10 +184,10 @@ export class PartitionReplica {
   readonly stateMachine: StateMachine = {
     apply: (e: Entry) => {
       // the entry's data is the batch, or only its header (PartitionRaftLogs keeps no payload in memory)
-      if (e.type === "Normal" && e.data.length >= BATCH_HEADER && !this.closed) {
+      if (e.type === "Normal" && e.data.length >= RECORD_BATCH_OVERHEAD && !this.closed) {
         const b = e.data
-        const base = i32(b, 0) * 4294967296 + (i32(b, 4) >>> 0)
-        this.advanceHighWatermark(base + i32(b, 23) + 1)
+        const base = i32(b, BASE_OFFSET_OFFSET) * 4294967296 + (i32(b, BASE_OFFSET_OFFSET + 4) >>> 0)
+        this.advanceHighWatermark(base + i32(b, LAST_OFFSET_DELTA_OFFSET) + 1)
       }
       return undefined
     },
