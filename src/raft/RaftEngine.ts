@@ -11,7 +11,11 @@
  *   1. persist the Ready output of all groups with ONE `RaftLogStore.persist`
  *      (one sync: group commit across groups) per distinct log store (a
  *      group may have its own, `GroupOptions.logStore`; the stores of one
- *      cycle persist concurrently);
+ *      cycle persist concurrently); a leader whose store reports durability
+ *      (`onDurable`, e.g. the partition store) does not wait for its
+ *      entries' sync: the store's notice is an event, and the core counts
+ *      the entries for commit then (`durableTo`), so the cycles (and the
+ *      syncs) of entries written meanwhile do not wait behind it;
  *   2. send every message of every group with ONE `RaftTransport.send`
  *      (one frame per peer: heartbeats of 1,000 groups travel as one frame per
  *      node pair per heartbeat tick);
@@ -175,6 +179,8 @@ export interface EngineFigures {
   /** `MsgLiveness` messages sent / received. */
   readonly livenessSent: number
   readonly livenessReceived: number
+  /** Durability notices taken from group stores with `onDurable` (leaders commit on them). */
+  readonly durableNotices: number
   /** Peers (members of hosted groups) and how many of them are live (gauges). */
   readonly peers: number
   readonly livePeers: number
@@ -356,6 +362,11 @@ interface GroupState {
   readonly sm: StateMachine
   /** The group's log store (its own or the engine's). */
   readonly store: RaftLogStoreShape
+  /**
+   * The store reports durability (`onDurable`): as leader, the group's
+   * entries are persisted without waiting and count for commit on notice.
+   */
+  readonly byNotice: boolean
   readonly snapshotEvery: number
   readonly snapshotEveryBytes: number
   readonly keepEntries: number
@@ -407,6 +418,8 @@ type Event =
   | { readonly _tag: "Tick" }
   | { readonly _tag: "Inbound"; readonly batch: InboundBatch }
   | { readonly _tag: "Run"; readonly run: () => void }
+  /** The store's notice: the group's entries up to (index, term) are durable, or `error`. */
+  | { readonly _tag: "Durable"; readonly g: GroupState; readonly index: number; readonly term: number; readonly error: unknown }
   | Proposal
 
 const TICK: Event = { _tag: "Tick" }
@@ -516,7 +529,8 @@ export const make = (
       unquiesces: 0,
       quiescenceMessagesSent: 0,
       livenessSent: 0,
-      livenessReceived: 0
+      livenessReceived: 0,
+      durableNotices: 0
     }
 
     // -- quiescence ------------------------------------------------------------
@@ -735,7 +749,32 @@ export const make = (
         case "Run":
           ev.run()
           return
+        case "Durable": {
+          const g = ev.g
+          if (groups.get(g.id) !== g) return
+          if (ev.error !== undefined) {
+            const cause = ev.error
+            toStop.push([g, `sync: ${cause instanceof Error ? cause.message : String(cause)}`])
+            return
+          }
+          figures.durableNotices++
+          g.core.durableTo(ev.index, ev.term)
+          dirty.add(g)
+          return
+        }
       }
+    }
+
+    /** Groups whose store reported a failed sync, stopped by the driver after the events. */
+    const toStop: Array<readonly [GroupState, string]> = []
+
+    /**
+     * After a persist that did not wait for `g`'s entries: ask the store to
+     * tell when they are durable; the notice is an event, so commits need
+     * not wait for the driver's next sync.
+     */
+    const awaitDurable = (g: GroupState, last: Entry): void => {
+      g.store.onDurable!(g.id, (error) => post({ _tag: "Durable", g, index: last.index, term: last.term, error }))
     }
 
     const completeReads = (g: GroupState): void => {
@@ -1067,9 +1106,19 @@ export const make = (
       }
       // 1. persist: one call per distinct store (one sync per store for all its groups), concurrently
       let byStore: Array<readonly [RaftLogStoreShape, Array<PersistItem>]> | null = null
+      // a leader whose store reports durability does not wait for its entries' sync here
+      let noticed: Array<readonly [GroupState, Entry]> | null = null
       for (const [g, rd] of work) {
         if (rd.entries.length > 0 || rd.hardState !== null || (rd.snapshot !== null && !isEmptySnapshot(rd.snapshot))) {
-          const item: PersistItem = { group: g.id, entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot }
+          const byNotice = g.byNotice && g.core.isLeader && rd.entries.length > 0
+          if (byNotice) (noticed ??= []).push([g, rd.entries[rd.entries.length - 1]!])
+          const item: PersistItem = {
+            group: g.id,
+            entries: rd.entries,
+            hardState: rd.hardState,
+            snapshot: rd.snapshot,
+            ...(byNotice ? { waitForEntries: false } : {})
+          }
           byStore ??= []
           let slot: Array<PersistItem> | undefined
           for (const [st, its] of byStore) if (st === g.store) slot = its
@@ -1089,6 +1138,14 @@ export const make = (
             if (reason !== undefined) yield* stopGroup(g, reason)
           }
           work = work.filter(([g]) => !failed.has(g.id))
+        }
+        if (noticed !== null) for (const [g, last] of noticed) if (!failed.has(g.id)) awaitDurable(g, last)
+      }
+      // a group that counts durability by notice also learns of what it persisted waiting (not as leader)
+      for (const [g, rd] of work) {
+        if (g.byNotice && rd.entries.length > 0 && !g.core.isLeader) {
+          const last = rd.entries[rd.entries.length - 1]!
+          g.core.durableTo(last.index, last.term)
         }
       }
       // 2. send (one frame per peer)
@@ -1151,6 +1208,10 @@ export const make = (
         const events = inbox
         inbox = []
         handleEvents(events)
+        while (toStop.length > 0) {
+          const [g, reason] = toStop.shift()!
+          yield* stopGroup(g, reason)
+        }
         // loop until no group has work (advance may produce more, e.g. commit after self-persist)
         for (let i = 0; i < 16; i++) {
           let any = false
@@ -1268,7 +1329,8 @@ export const make = (
             ...(config.checkQuorum !== undefined ? { checkQuorum: config.checkQuorum } : {}),
             ...(config.maxSizePerMsg !== undefined ? { maxSizePerMsg: config.maxSizePerMsg } : {}),
             ...(config.maxInflightMsgs !== undefined ? { maxInflightMsgs: config.maxInflightMsgs } : {}),
-            ...(config.maxSnapshotChunkBytes !== undefined ? { maxSnapshotChunkBytes: config.maxSnapshotChunkBytes } : {})
+            ...(config.maxSnapshotChunkBytes !== undefined ? { maxSnapshotChunkBytes: config.maxSnapshotChunkBytes } : {}),
+            durabilityByNotice: store.onDurable !== undefined
           })
           const g: GroupState = {
             id: group,
@@ -1276,6 +1338,7 @@ export const make = (
             log,
             sm: options.stateMachine,
             store,
+            byNotice: store.onDurable !== undefined,
             snapshotEvery: options.snapshotEvery ?? snapshotEvery,
             snapshotEveryBytes: options.snapshotEveryBytes ?? snapshotEveryBytes,
             keepEntries: options.snapshotKeepEntries ?? keepEntries,
@@ -1547,6 +1610,7 @@ export const make = (
         quiescenceMessagesSent: figures.quiescenceMessagesSent,
         livenessSent: figures.livenessSent,
         livenessReceived: figures.livenessReceived,
+        durableNotices: figures.durableNotices,
         peers: peers.size,
         livePeers: Array.from(peers.values()).filter((p) => p.live).length,
         messagesSentByType: { ...sentByType },

@@ -56,6 +56,12 @@ export interface PersistItem {
   /** Entries to append; they replace any existing entries from `entries[0].index` on. */
   readonly entries?: ReadonlyArray<Entry>
   readonly hardState?: HardState | null
+  /**
+   * false: `persist` need not wait for these entries' sync (the store has
+   * `onDurable`, and the engine asks it when they are durable). The hard
+   * state and snapshot are durable on return all the same. Default true.
+   */
+  readonly waitForEntries?: boolean
 }
 
 /** A group's log as the core sees it, plus what is needed to restart. */
@@ -90,7 +96,9 @@ export interface RaftLogStoreShape {
    * store already holds with the same index and term (written by `writeNow`)
    * are skipped; an entry whose index is held with another term truncates the
    * log from there, and the rest is written after it. `GroupsFailed`: only
-   * the groups it names failed, the rest of the batch is durable.
+   * the groups it names failed, the rest of the batch is durable. Items with
+   * `waitForEntries: false` (only for a store with `onDurable`): their
+   * entries are written but may become durable after the return.
    */
   readonly persist: (batch: ReadonlyArray<PersistItem>) => Effect.Effect<void, RaftLogStoreError | GroupsFailed>
   /**
@@ -113,6 +121,15 @@ export interface RaftLogStoreShape {
    *   `proposeNow` answers `Refused` and the core stays as it was.
    */
   readonly writeNow?: (group: GroupId, entries: ReadonlyArray<Entry>) => void
+  /**
+   * Optional: calls `done` once every entry written so far for `group` is
+   * durable (with the error instead if that fails: the group must stop). A
+   * store that has it lets the engine persist a leader's entries without
+   * waiting (`PersistItem.waitForEntries: false`) and count them for commit
+   * when `done` is called, so the Ready cycle does not wait for syncs: the
+   * entries written while one sync runs start the next one at once.
+   */
+  readonly onDurable?: (group: GroupId, done: (error?: unknown) => void) => void
   readonly append: (group: GroupId, entries: ReadonlyArray<Entry>) => Effect.Effect<void, RaftLogStoreError>
   readonly saveHardState: (group: GroupId, hardState: HardState) => Effect.Effect<void, RaftLogStoreError>
   /**

@@ -20,11 +20,14 @@
  *   path answers acks=1 after it, without waiting for the engine);
  * - `persist`: the engine's Ready output: entries already written by
  *   `writeNow` (same index and term) are skipped, an entry whose index is held
- *   with another term truncates the log from there; then it waits for the
- *   logs' group-commit sync (`onSynced`: one pass covers every partition) -
- *   the engine counts the leader's own entries for commit only after that. A
- *   partition whose log fails is reported alone (`GroupsFailed`): the engine
- *   stops its group and the others go on.
+ *   with another term truncates the log from there. For a leader's entries
+ *   the engine does not wait (`waitForEntries: false`): it asks `onDurable`,
+ *   which answers from the logs' group-commit sync (`onSynced`: one pass
+ *   covers every partition), and counts the entries for commit then, so the
+ *   engine's next cycles (and the next syncs) go on meanwhile. Otherwise
+ *   `persist` waits for that sync itself. A partition whose log fails is
+ *   reported alone (`GroupsFailed`, or a failed notice): the engine stops its
+ *   group and the others go on.
  *
  * Hard state (term, vote) and membership live in a small file next to the
  * segments, replaced durably when the term or vote changes (the commit index
@@ -293,7 +296,7 @@ export const makePartitionRaftLogs = (): PartitionRaftLogs => {
       for (const item of batch) {
         try {
           const g = get(item.group)
-          if (g.persist(item)) toSync.push(g)
+          if (g.persist(item) && item.waitForEntries !== false) toSync.push(g)
         } catch (e) {
           failures.set(item.group, reasonOf("write", e))
         }
@@ -326,6 +329,11 @@ export const makePartitionRaftLogs = (): PartitionRaftLogs => {
     groups: Effect.sync(() => [...groups.keys()]),
     persist,
     writeNow: (group, entries) => get(group).write(entries),
+    onDurable: (group, done) => {
+      const g = groups.get(group)
+      if (g === undefined) return done(new Error(`partition group ${group} is not registered with the store`))
+      g.ops.onSynced(done)
+    },
     append: (group, entries) =>
       Effect.mapError(persist([{ group, entries }]), (e) => new RaftLogStoreError({ group, reason: e.message, cause: e })),
     saveHardState: (group, hs) => attempt(group, "hard state", () => get(group).saveHardState(hs)),

@@ -65,6 +65,45 @@ describe("Ready / advance", () => {
     expect(rd2.committedEntries.map((e) => e.index)).toEqual([1])
   })
 
+  it("durability by notice: the leader counts its own entries for commit only up to what durableTo reported", () => {
+    const storage = MemoryStorage.make([1])
+    const core = new RaftCore({ id: 1, storage, random: seededRandom(1), durabilityByNotice: true })
+    core.campaign()
+    const rd = core.ready()
+    storage.append(rd.entries)
+    core.advance(rd)
+    // persisted (stable) but not reported durable: not committed
+    expect(core.committed).toBe(0)
+    // a notice naming another term than the entry's is ignored
+    core.durableTo(1, 7)
+    expect(core.committed).toBe(0)
+    core.durableTo(1, 1)
+    expect(core.committed).toBe(1)
+    const rd2 = core.ready()
+    expect(rd2.committedEntries.map((e) => e.index)).toEqual([1])
+    core.advance(rd2)
+    // a notice that comes before advance() marked the entry stable counts from advance()
+    expect(core.propose([enc("a")])._tag).toBe("Right")
+    core.durableTo(2, 1)
+    expect(core.committed).toBe(1)
+    const rd3 = core.ready()
+    storage.append(rd3.entries)
+    core.advance(rd3)
+    expect(core.committed).toBe(2)
+  })
+
+  it("without durability by notice, durableTo changes nothing and advance() counts what it persisted", () => {
+    const storage = MemoryStorage.make([1])
+    const core = new RaftCore({ id: 1, storage, random: seededRandom(1) })
+    core.campaign()
+    const rd = core.ready()
+    core.durableTo(1, 1)
+    expect(core.committed).toBe(0)
+    storage.append(rd.entries)
+    core.advance(rd)
+    expect(core.committed).toBe(1)
+  })
+
   it("ignores messages for another group or node", () => {
     const s = solo(1, [1, 2, 3])
     s.core.step({ type: "MsgApp", group: "other", from: 2, to: 1, term: 5, index: 0, logTerm: 0, entries: [], commit: 0 })

@@ -89,6 +89,14 @@ export interface RaftConfig {
   readonly readOnlyOption?: ReadOnlyOption
   /** Followers forward proposals to the leader (MsgProp) instead of failing with NotLeader. Default false. */
   readonly forwardProposals?: boolean
+  /**
+   * Durability by notice: the leader counts its own log for commit only up
+   * to what `durableTo` reported, not everything `advance` marks stable. For
+   * a driver whose store writes a leader's entries without waiting for their
+   * sync and reports the sync later (RaftEngine with a store that has
+   * `onDurable`). What the storage holds at start is durable.
+   */
+  readonly durabilityByNotice?: boolean
 }
 
 /** Where a proposal landed. `forwardedTo` is set (and indexes are 0) when a follower forwarded it. */
@@ -180,6 +188,10 @@ export class RaftCore {
   private readonly preVote: boolean
   private readonly readOnlyOption: ReadOnlyOption
   private readonly forwardProposals: boolean
+  private readonly durabilityByNotice: boolean
+  /** Durability by notice: the last entry (index, term) reported durable. */
+  private noticedIndex = 0
+  private noticedTerm = 0
   private readonly random: RandomSource
 
   constructor(config: RaftConfig) {
@@ -201,7 +213,10 @@ export class RaftCore {
       throw new Error("raft: LeaseBased reads require checkQuorum")
     }
     this.forwardProposals = config.forwardProposals ?? false
+    this.durabilityByNotice = config.durabilityByNotice ?? false
     this.log = new RaftLog(config.storage, config.maxCommittedSizePerReady ?? 64 * 1024 * 1024)
+    this.noticedIndex = this.log.lastIndex()
+    this.noticedTerm = this.log.lastTerm()
     this.tracker = new ProgressTracker(config.maxInflightMsgs ?? 256, config.maxInflightBytes ?? 0)
 
     const { confState, hardState } = config.storage.initialState()
@@ -586,12 +601,41 @@ export class RaftCore {
         }
       }
     }
-    if (this.roleValue === "Leader") {
-      // The leader counts its own log for commit only once it is persisted.
-      const self = this.tracker.progress.get(this.id)
-      if (self !== undefined && self.maybeUpdate(this.log.lastStableIndex())) {
-        if (this.maybeCommit()) this.bcastAppend()
-      }
+    this.updateSelfProgress()
+  }
+
+  /**
+   * Durability by notice (`durabilityByNotice`): entries up to `index`, of
+   * `term`, are durable on this node. Ignored if that entry is no longer in
+   * the log with that term. The leader's own progress (and so the commit
+   * index) moves at once; the driver asks for the next Ready to apply.
+   */
+  durableTo(index: number, term: number): void {
+    if (this.log.term(index) !== term || (index < this.noticedIndex && this.noticedValid())) return
+    this.noticedIndex = index
+    this.noticedTerm = term
+    this.updateSelfProgress()
+  }
+
+  /** What the leader counts of its own log for commit: what it persisted (by notice: what was reported durable). */
+  private selfDurableIndex(): number {
+    const stable = this.log.lastStableIndex()
+    if (!this.durabilityByNotice) return stable
+    return this.noticedValid() ? Math.min(stable, this.noticedIndex) : 0
+  }
+
+  /** The noticed entry is still in the log with its term (a compacted one was committed, hence durable). */
+  private noticedValid(): boolean {
+    const i = this.noticedIndex
+    return i < this.log.firstIndex() - 1 || this.log.term(i) === this.noticedTerm
+  }
+
+  private updateSelfProgress(): void {
+    if (this.roleValue !== "Leader") return
+    // The leader counts its own log for commit only once it is persisted.
+    const self = this.tracker.progress.get(this.id)
+    if (self !== undefined && self.maybeUpdate(this.selfDurableIndex())) {
+      if (this.maybeCommit()) this.bcastAppend()
     }
   }
 
@@ -613,7 +657,7 @@ export class RaftCore {
     const next = this.log.lastIndex() + 1
     for (const [id, old] of this.tracker.progress) {
       const pr = new Progress(next, this.tracker.maxInflight, this.tracker.maxInflightBytes, old.isLearner)
-      if (id === this.id) pr.match = this.log.lastStableIndex()
+      if (id === this.id) pr.match = this.selfDurableIndex()
       this.tracker.progress.set(id, pr)
     }
     this.pendingConfIndex = 0
@@ -1138,7 +1182,7 @@ export class RaftCore {
     if (cs.voters.length === 0) return
     this.tracker.setConf(cs, this.log.lastIndex() + 1)
     const self = this.tracker.progress.get(this.id)
-    if (self !== undefined && this.roleValue === "Leader" && self.match === 0) self.match = this.log.lastStableIndex()
+    if (self !== undefined && this.roleValue === "Leader" && self.match === 0) self.match = this.selfDurableIndex()
     if (this.roleValue !== "Leader") return
     if (!this.tracker.voters.has(this.id)) {
       // Removed or demoted: tell everyone the latest commit, then step down.
