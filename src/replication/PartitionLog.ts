@@ -31,6 +31,8 @@ export interface RaftFrame {
   readonly index: number
   readonly type: number
   readonly payload: Uint8Array
+  /** CRC-32C of `payload.subarray(from)` (see `AppendEntry.payloadCrc`). */
+  readonly payloadCrc?: { readonly from: number; readonly crc: number }
 }
 
 export interface PartitionLog {

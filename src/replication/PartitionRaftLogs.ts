@@ -51,7 +51,9 @@ import { readConfState, readHardState, Reader, writeConfState, writeHardState, W
 import type { GroupLog, LogStoreStats, PersistItem, RaftLogStoreShape } from "../raft/RaftLogStore.js"
 import { GroupsFailed, RaftLogStoreError } from "../raft/RaftLogStore.js"
 import {
+  ATTRIBUTES_OFFSET,
   BASE_OFFSET_OFFSET,
+  CRC_OFFSET,
   LAST_OFFSET_DELTA_OFFSET,
   MAX_TIMESTAMP_OFFSET,
   RECORD_BATCH_OVERHEAD
@@ -111,7 +113,9 @@ export const frameOf = (e: Entry, nextKey: number): RaftFrame => {
     if (base !== nextKey) throw new Error(`raft entry ${e.index}: batch base offset ${base}, log end offset ${nextKey}`)
     const lastOffsetDelta = b.readInt32BE(LAST_OFFSET_DELTA_OFFSET)
     const maxTimestamp = b.readInt32BE(MAX_TIMESTAMP_OFFSET) * 4294967296 + b.readUInt32BE(MAX_TIMESTAMP_OFFSET + 4)
-    return { firstKey: base, lastKey: base + lastOffsetDelta, term: e.term, maxTimestamp, index: e.index, type: 0, payload: b }
+    // the batch's own CRC (checked at produce) covers its bytes from the attributes on
+    const payloadCrc = { from: ATTRIBUTES_OFFSET, crc: b.readUInt32BE(CRC_OFFSET) }
+    return { firstKey: base, lastKey: base + lastOffsetDelta, term: e.term, maxTimestamp, index: e.index, type: 0, payload: b, payloadCrc }
   }
   return {
     firstKey: nextKey,

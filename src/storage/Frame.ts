@@ -21,6 +21,7 @@
  * path. int64 values are JS numbers (safe integers).
  */
 import { crc32c } from "@node-rs/crc32"
+import { crc32cCombine } from "./crc32cCombine.js"
 
 export const FRAME_HEADER = 49
 /** On-disk log format version written in the data dir marker (see LogStore). */
@@ -44,6 +45,14 @@ export interface AppendEntry {
    * log whose frames carry indexes, an entry must have index lastIndex() + 1.
    */
   readonly index?: number
+  /**
+   * The CRC-32C of `payload.subarray(from)`, when the writer already knows
+   * it (a Kafka record batch carries the CRC of its bytes from the
+   * attributes on, checked when it was produced): the frame CRC is derived
+   * from it (`crc32cCombine`) instead of reading those bytes again. It must
+   * be right: a wrong one makes the frame fail its check on read.
+   */
+  readonly payloadCrc?: { readonly from: number; readonly crc: number }
 }
 
 /** What a read returns. `payload` is a view into a read buffer (no copy). */
@@ -79,8 +88,17 @@ export const encodeFrame = (buf: Buffer, at: number, e: AppendEntry): number => 
   writeI64(buf, e.index ?? 0, at + 40)
   buf[at + 48] = e.type & 0xff
   buf.set(e.payload, at + FRAME_HEADER)
-  buf.writeUInt32BE(crc32c(buf.subarray(at + 8, at + size)), at + 4)
+  buf.writeUInt32BE(frameCrc(buf, at, e), at + 4)
   return size
+}
+
+/** CRC-32C of the header tail (bytes 8..48, already encoded at `at`) followed by the payload. */
+const frameCrc = (buf: Buffer, at: number, e: AppendEntry): number => {
+  const seed = crc32c(buf.subarray(at + 8, at + FRAME_HEADER))
+  const known = e.payloadCrc
+  if (known === undefined) return crc32c(e.payload, seed)
+  const head = crc32c(e.payload.subarray(0, known.from), seed)
+  return crc32cCombine(head, known.crc, e.payload.length - known.from)
 }
 
 /**
@@ -95,7 +113,7 @@ export const encodeHeader = (buf: Buffer, at: number, e: AppendEntry): void => {
   writeI64(buf, e.lastKey < e.firstKey ? -1 : e.maxTimestamp, at + 32)
   writeI64(buf, e.index ?? 0, at + 40)
   buf[at + 48] = e.type & 0xff
-  buf.writeUInt32BE(crc32c(e.payload, crc32c(buf.subarray(at + 8, at + FRAME_HEADER))), at + 4)
+  buf.writeUInt32BE(frameCrc(buf, at, e), at + 4)
 }
 
 export type FrameCheck =

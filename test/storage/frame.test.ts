@@ -11,6 +11,9 @@ import {
   readI64,
   writeI64
 } from "../../src/storage/Frame.js"
+import { crc32cCombine } from "../../src/storage/crc32cCombine.js"
+import { encodeBatch } from "../../src/protocol/recordBatch.js"
+import { frameOf } from "../../src/replication/PartitionRaftLogs.js"
 
 describe("Frame", () => {
   it("round-trips int64 numbers", () => {
@@ -117,5 +120,75 @@ describe("Frame", () => {
     expect(checkFrame(frame(-1, -2), 0, size)._tag).toBe("bad")
     expect(checkFrame(frame(-3, 5), 0, size)._tag).toBe("bad")
     expect(checkFrame(frame(5, 9, -1), 0, size)).toEqual({ _tag: "bad", reason: "bad index" })
+  })
+})
+
+describe("crc32cCombine and frames with a known payload CRC", () => {
+  it("combines the CRCs of two parts into the CRC of their concatenation", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 5000 }), (a, b) => {
+        const whole = crc32c(Buffer.concat([Buffer.from(a), Buffer.from(b)]))
+        expect(crc32cCombine(crc32c(Buffer.from(a)), crc32c(Buffer.from(b)), b.length)).toBe(whole)
+      })
+    )
+    // lengths with many set bits, and a large one
+    for (const n of [0, 1, 255, 4095, 65_535, 1 << 20]) {
+      const a = Buffer.from("head")
+      const b = Buffer.alloc(n, 0xa5)
+      expect(crc32cCombine(crc32c(a), crc32c(b), n)).toBe(crc32c(Buffer.concat([a, b])))
+    }
+  })
+
+  it("a frame written with payloadCrc is byte for byte the frame written without it", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 3000 }), fc.nat(3000), (payloadBytes, cut) => {
+        const payload = Buffer.from(payloadBytes)
+        const from = Math.min(cut, payload.length)
+        const e = { firstKey: 10, lastKey: 12, term: 3, maxTimestamp: 1_700_000_000_000, index: 7, type: 0, payload }
+        const withCrc = { ...e, payloadCrc: { from, crc: crc32c(payload.subarray(from)) } }
+        const size = FRAME_HEADER + payload.length
+        const plain = Buffer.alloc(size)
+        const fast = Buffer.alloc(size)
+        encodeFrame(plain, 0, e)
+        encodeFrame(fast, 0, withCrc)
+        expect(fast.equals(plain)).toBe(true)
+        const header = Buffer.alloc(FRAME_HEADER)
+        encodeHeader(header, 0, withCrc)
+        expect(header.equals(plain.subarray(0, FRAME_HEADER))).toBe(true)
+        expect(checkFrame(plain, 0, size)._tag).toBe("ok")
+      })
+    )
+  })
+
+  it("a wrong payloadCrc makes the frame fail its check (it is not trusted on read)", () => {
+    const payload = Buffer.alloc(100, 1)
+    const e = { firstKey: 0, lastKey: 0, term: 1, maxTimestamp: 0, index: 1, type: 0, payload, payloadCrc: { from: 21, crc: 0x1234 } }
+    const buf = Buffer.alloc(FRAME_HEADER + payload.length)
+    encodeFrame(buf, 0, e)
+    expect(checkFrame(buf, 0, buf.length)).toEqual({ _tag: "bad", reason: "CRC mismatch" })
+  })
+})
+
+describe("partition frames use the record batch's own CRC", () => {
+  it("a frame of a Kafka batch (offsets and leader epoch set by the leader) passes the frame check", () => {
+    for (const compression of [0, 1]) {
+      const batch = encodeBatch({
+        baseOffset: 0,
+        compression,
+        records: Array.from({ length: 20 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(100 + i, i), timestamp: 1_000 + i }))
+      })
+      // the leader assigns the base offset and its epoch: bytes the batch CRC does not cover
+      writeI64(batch, 500, 0)
+      batch.writeInt32BE(9, 12)
+      const f = frameOf({ index: 42, term: 9, type: "Normal", data: batch }, 500)
+      expect(f.payloadCrc?.from).toBe(21)
+      const size = FRAME_HEADER + batch.length
+      const buf = Buffer.alloc(size)
+      encodeFrame(buf, 0, f)
+      expect(checkFrame(buf, 0, size)._tag).toBe("ok")
+      const header = Buffer.alloc(FRAME_HEADER)
+      encodeHeader(header, 0, f)
+      expect(header.equals(buf.subarray(0, FRAME_HEADER))).toBe(true)
+    }
   })
 })
