@@ -193,16 +193,16 @@ interface Running {
   readonly stop: () => Promise<void>
 }
 
-/** The broker being measured, stopped on SIGINT/SIGTERM (the reference Kafka JVM ignores the terminal's SIGINT). */
-let current: Running | undefined
+/** The brokers being measured, stopped on SIGINT/SIGTERM (the reference Kafka JVM ignores the terminal's SIGINT). */
+const running = new Set<Running>()
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.once(sig, () => {
     interrupted = true
     log(`${sig}: stopping the load processes and the broker, then exiting`)
     for (const c of children) if (!String(c.spawnargs.join(" ")).includes("kafka-reference/stop.sh")) c.kill("SIGKILL")
-    const b = current
-    current = undefined
-    void (b === undefined ? Promise.resolve() : b.stop()).finally(() => process.exit(130))
+    const bs = [...running]
+    running.clear()
+    void Promise.all(bs.map((b) => b.stop().catch(() => undefined))).finally(() => process.exit(130))
   })
 }
 
@@ -333,116 +333,169 @@ const producerPerf = async (bootstrap: string, topic: string, acks: string, reco
   return { ...parseProducerPerf(p), records }
 }
 
-const benchBroker = async (broker: "kafka" | "chronik"): Promise<BrokerResults> => {
-  const steps: Record<string, Result> = {}
-  const base = { broker, date: new Date().toISOString(), durationSeconds: D, client, loadavgBefore: loadavg().map((x) => Number(x.toFixed(2))) }
-  const record = (name: string, r: Result) => {
-    steps[name] = r
-    const fig = r.ok ? `${r["msgsPerSec"]} msg/s ${r["mbps"] ?? ""} MB/s` : `FAILED: ${String(r.error).slice(0, 300)}`
-    log(`${broker}: ${name}: ${fig}`)
-  }
-  const start = async (walFsync?: "never"): Promise<Running | string> => {
-    log(`${broker}: starting${walFsync === undefined ? "" : ` (--wal-fsync ${walFsync})`}`)
-    try {
-      const b = broker === "kafka" ? await startKafka() : await startChronik(walFsync)
-      current = b
-      log(`${broker}: up at ${b.bootstrap}`)
-      return b
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e)
-      log(`${broker}: did not start: ${msg.slice(0, 300)}`)
-      return msg.slice(0, 2000)
-    }
-  }
-  const stop = async (b: Running) => {
-    log(`${broker}: stopping`)
-    await b.stop()
-    current = undefined
-  }
-  const warmUp = async (b: Running) => {
-    // Warm-up (JIT of the JVM broker and of Node, page cache), not reported in the table.
-    const warm = await producerRun(b.bootstrap, "bench-warmup", "1", 8, client, Math.min(D, 8))
-    log(`${broker}: warm-up: ${warm.ok ? `${warm["msgsPerSec"]} msg/s` : `FAILED: ${String(warm.error).slice(0, 200)}`}`)
-  }
+/** One broker under measurement: its results so far. */
+interface Session {
+  readonly broker: "kafka" | "chronik"
+  readonly b: Running
+  readonly steps: Record<string, Result>
+  /** ProducerPerformance records: sized from this broker's own producer rate. */
+  records: number
+}
 
-  const b = await start()
-  if (typeof b === "string") return { ...base, startError: b, steps }
-  // Kafka's own tools: records sized so a run takes about D seconds at the rate our
-  // producer reached on this broker (bounded both ways), killed after a timeout.
-  let records = 20_000
+const record = (s: { readonly broker: string; readonly steps: Record<string, Result> }, name: string, r: Result) => {
+  s.steps[name] = r
+  const fig = r.ok ? `${r["msgsPerSec"]} msg/s ${r["mbps"] ?? ""} MB/s` : `FAILED: ${String(r.error).slice(0, 300)}`
+  log(`${s.broker}: ${name}: ${fig}`)
+}
+
+const startMeasured = async (broker: "kafka" | "chronik", walFsync?: "never"): Promise<Running | string> => {
+  log(`${broker}: starting${walFsync === undefined ? "" : ` (--wal-fsync ${walFsync})`}`)
   try {
-    await warmUp(b)
-    for (const acks of ["1", "all"]) {
-      for (const partitions of [1, 8]) {
-        record(`produce acks=${acks} p=${partitions}`, await producerRun(b.bootstrap, `bench-a${acks}-p${partitions}`, acks, partitions))
-      }
-    }
+    const b = broker === "kafka" ? await startKafka() : await startChronik(walFsync)
+    running.add(b)
+    log(`${broker}: up at ${b.bootstrap}`)
+    return b
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e)
+    log(`${broker}: did not start: ${msg.slice(0, 300)}`)
+    return msg.slice(0, 2000)
+  }
+}
+
+const stopBroker = async (broker: string, b: Running) => {
+  log(`${broker}: stopping`)
+  running.delete(b)
+  await b.stop()
+}
+
+const warmUp = async (broker: string, b: Running) => {
+  // Warm-up (JIT of the JVM broker and of Node, page cache), not reported in the table.
+  const warm = await producerRun(b.bootstrap, "bench-warmup", "1", 8, client, Math.min(D, 8))
+  log(`${broker}: warm-up: ${warm.ok ? `${warm["msgsPerSec"]} msg/s` : `FAILED: ${String(warm.error).slice(0, 200)}`}`)
+}
+
+const consumeFrom = (s: Session, name: string) => {
+  const prod = s.steps[name]
+  return prod?.ok === true ? Number(prod["messages"]) : 0
+}
+
+// Time to read what was produced: 3x the producer run, and at least n / 25k msg/s (a consumer
+// group reads 50-60k msg/s here; a fast producer can write more in D seconds than a fixed
+// 3 x D window lets it read).
+const readWindow = (n: number) => Math.max(D * 3, Math.ceil(n / 25_000))
+
+const consumeStep = (s: Session, from: string, topic: string, mode: "fetch" | "group", partitions: number): Promise<Result> => {
+  const n = consumeFrom(s, from)
+  if (n === 0) return Promise.resolve({ ok: false, error: "nothing produced to read" })
+  return loadStep(
+    "bench/loadgen/consumer.ts",
+    ["--bootstrap", s.b.bootstrap, "--topic", topic, "--mode", mode, "--partitions", String(partitions), "--count", String(n), "--duration", String(readWindow(n))],
+    readWindow(n) + 40
+  )
+}
+
+type Step = readonly [name: string, run: (s: Session) => Promise<Result>]
+
+/** The table's rows, in order; each runs on every broker before the next one starts. */
+const STEPS: ReadonlyArray<Step> = [
+  ...["1", "all"].flatMap((acks) =>
+    [1, 8].map((partitions): Step => [`produce acks=${acks} p=${partitions}`, (s) => producerRun(s.b.bootstrap, `bench-a${acks}-p${partitions}`, acks, partitions)])
+  ),
+  (() => {
     const other = client === "kafkajs" ? "platformatic" : "kafkajs"
-    record(`produce acks=1 p=1 (${other})`, await producerRun(b.bootstrap, `bench-${other}`, "1", 1, other))
-
-    const consumeFrom = (name: string) => {
-      const prod = steps[name]
-      return prod?.ok === true ? Number(prod["messages"]) : 0
-    }
-    // Time to read what was produced: 3x the producer run, and at least n / 25k msg/s (a consumer
-    // group reads 50-60k msg/s here; a fast producer can write more in D seconds than a fixed
-    // 3 x D window lets it read).
-    const readWindow = (n: number) => Math.max(D * 3, Math.ceil(n / 25_000))
-    const n8 = consumeFrom("produce acks=1 p=8")
-    if (n8 > 0)
-      record(
-        "consume fetch p=8",
-        await loadStep("bench/loadgen/consumer.ts", ["--bootstrap", b.bootstrap, "--topic", "bench-a1-p8", "--mode", "fetch", "--partitions", "8", "--count", String(n8), "--duration", String(readWindow(n8))], readWindow(n8) + 40)
-      )
-    else record("consume fetch p=8", { ok: false, error: "nothing produced to read" })
-    const n1 = consumeFrom("produce acks=1 p=1")
-    if (n1 > 0)
-      record(
-        "consume group p=1",
-        await loadStep("bench/loadgen/consumer.ts", ["--bootstrap", b.bootstrap, "--topic", "bench-a1-p1", "--mode", "group", "--partitions", "1", "--count", String(n1), "--duration", String(readWindow(n1))], readWindow(n1) + 40)
-      )
-    else record("consume group p=1", { ok: false, error: "nothing produced to read" })
-
-    const rate = Number(steps["produce acks=1 p=8"]?.["msgsPerSec"] ?? steps["produce acks=1 p=1"]?.["msgsPerSec"] ?? 0)
-    records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
-    for (const acks of ["1", "all"]) record(`ProducerPerformance acks=${acks}`, await producerPerf(b.bootstrap, `perf-a${acks}`, acks, records))
-    const pp = steps["ProducerPerformance acks=1"]
-    const consumeN = pp?.ok === true ? Number(pp["messages"]) : 0
-    if (consumeN > 0) {
+    return [`produce acks=1 p=1 (${other})`, (s: Session) => producerRun(s.b.bootstrap, `bench-${other}`, "1", 1, other)] as Step
+  })(),
+  ["consume fetch p=8", (s) => consumeStep(s, "produce acks=1 p=8", "bench-a1-p8", "fetch", 8)],
+  ["consume group p=1", (s) => consumeStep(s, "produce acks=1 p=1", "bench-a1-p1", "group", 1)],
+  ...["1", "all"].map(
+    (acks): Step => [
+      `ProducerPerformance acks=${acks}`,
+      (s) => {
+        // Kafka's own tool: records sized so a run takes about D seconds at the rate our producer
+        // reached on this broker (bounded both ways), killed after a timeout.
+        const rate = Number(s.steps["produce acks=1 p=8"]?.["msgsPerSec"] ?? s.steps["produce acks=1 p=1"]?.["msgsPerSec"] ?? 0)
+        s.records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
+        return producerPerf(s.b.bootstrap, `perf-a${acks}`, acks, s.records)
+      }
+    ]
+  ),
+  [
+    "ConsumerPerformance",
+    async (s) => {
+      const pp = s.steps["ProducerPerformance acks=1"]
+      const consumeN = pp?.ok === true ? Number(pp["messages"]) : 0
+      if (consumeN === 0) return { ok: false, error: "ProducerPerformance acks=1 produced nothing to read" }
       const p = await javaTool(
         "org.apache.kafka.tools.ConsumerPerformance",
-        ["--bootstrap-server", b.bootstrap, "--topic", "perf-a1", "--num-records", String(consumeN), "--timeout", "20000", "--group", `perf-${Date.now()}`],
+        ["--bootstrap-server", s.b.bootstrap, "--topic", "perf-a1", "--num-records", String(consumeN), "--timeout", "20000", "--group", `perf-${Date.now()}`],
         (D * 4 + 60) * 1000
       )
-      record("ConsumerPerformance", parseConsumerPerf(p, consumeN))
-    } else record("ConsumerPerformance", { ok: false, error: "ProducerPerformance acks=1 produced nothing to read" })
-  } finally {
-    await stop(b)
+      return parseConsumerPerf(p, consumeN)
+    }
+  ]
+]
+
+/**
+ * Runs the steps on each broker in turn (Kafka, then Chronik): a broker is
+ * started on a fresh data dir, warmed up, measured and stopped (its data dir
+ * removed, which also drops its page cache) before the next one starts.
+ * Then Chronik's equal-durability rows, restarted with `--wal-fsync never`.
+ * (Keeping both brokers up and alternating them step by step was tried: both
+ * brokers' data then fills the page cache of this 23 GB machine and page
+ * reclaim slowed every step of both, by a third.)
+ */
+const benchBrokers = async (brokers: ReadonlyArray<"kafka" | "chronik">): Promise<Partial<Record<"kafka" | "chronik", BrokerResults>>> => {
+  const out: Partial<Record<"kafka" | "chronik", BrokerResults>> = {}
+  const sessions: Array<Session> = []
+  for (const broker of brokers) {
+    if (interrupted) break
+    const started = { broker, date: new Date().toISOString(), durationSeconds: D, client, loadavgBefore: loadavg().map((x) => Number(x.toFixed(2))) }
+    const b = await startMeasured(broker)
+    if (typeof b === "string") {
+      out[broker] = { ...started, startError: b, steps: {} }
+      continue
+    }
+    const s: Session = { broker, b, steps: {}, records: 20_000 }
+    sessions.push(s)
+    try {
+      await warmUp(broker, b)
+      for (const [name, run] of STEPS) {
+        if (interrupted) break
+        record(s, name, await run(s))
+      }
+    } finally {
+      await stopBroker(broker, b)
+    }
+    out[broker] = { ...started, loadavgAfter: loadavg().map((x) => Number(x.toFixed(2))), steps: s.steps }
   }
 
-  if (broker === "kafka") {
+  const kafka = sessions.find((s) => s.broker === "kafka")
+  if (kafka !== undefined) {
     // Kafka's default already acknowledges from the page cache: its equal-durability rows are the default runs.
     for (const [row, from] of EQUAL_DURABILITY_ROWS) {
-      const r = steps[from]
-      if (r !== undefined) steps[row] = { ...r, sameRunAs: from }
-    }
-  } else if (!interrupted) {
-    const nb = await start("never")
-    if (typeof nb === "string") {
-      for (const [row] of EQUAL_DURABILITY_ROWS) record(row, { ok: false, error: `did not start with --wal-fsync never: ${nb.slice(0, 300)}` })
-    } else {
-      try {
-        await warmUp(nb)
-        for (const partitions of [1, 8]) {
-          record(`produce acks=all p=${partitions}, no fsync`, await producerRun(nb.bootstrap, `bench-nofsync-p${partitions}`, "all", partitions))
-        }
-        record("ProducerPerformance acks=all, no fsync", await producerPerf(nb.bootstrap, "perf-nofsync", "all", records))
-      } finally {
-        await stop(nb)
-      }
+      const r = kafka.steps[from]
+      if (r !== undefined) kafka.steps[row] = { ...r, sameRunAs: from }
     }
   }
-  return { ...base, loadavgAfter: loadavg().map((x) => Number(x.toFixed(2))), steps }
+  const chronik = sessions.find((s) => s.broker === "chronik")
+  if (chronik !== undefined && !interrupted) {
+    const nb = await startMeasured("chronik", "never")
+    if (typeof nb === "string") {
+      for (const [row] of EQUAL_DURABILITY_ROWS) record(chronik, row, { ok: false, error: `did not start with --wal-fsync never: ${nb.slice(0, 300)}` })
+    } else {
+      try {
+        await warmUp("chronik", nb)
+        for (const partitions of [1, 8]) {
+          record(chronik, `produce acks=all p=${partitions}, no fsync`, await producerRun(nb.bootstrap, `bench-nofsync-p${partitions}`, "all", partitions))
+        }
+        record(chronik, "ProducerPerformance acks=all, no fsync", await producerPerf(nb.bootstrap, "perf-nofsync", "all", chronik.records))
+      } finally {
+        await stopBroker("chronik", nb)
+      }
+    }
+    out.chronik = { ...out.chronik!, loadavgAfter: loadavg().map((x) => Number(x.toFixed(2))), steps: chronik.steps }
+  }
+  return out
 }
 
 // ------------------------------------------------------------------ markdown
@@ -514,7 +567,7 @@ const markdown = (all: AllResults): string => {
   out.push(`- OS: ${m["os"] ?? "?"}; Node ${m["node"] ?? "?"}; ${m["java"] ?? "?"}; reference Apache Kafka ${m["kafka"] ?? "?"} (KRaft, single node, -Xmx1g)`)
   out.push(`- Command: \`${all.command ?? "npm run bench"}\``)
   out.push(
-    "- **Load**: the machine was shared with other jobs (builds, test suites) while measuring; the 1-minute load average before/after each broker's runs is listed. " +
+    "- **Load**: the 1-minute load average before/after the runs is listed (the load generator, its client and the brokers themselves count in it). " +
       "Client, broker and load generator all share the same 2 cores, so figures are noisy; compare the two brokers within one run, and across runs (see \"Earlier runs\" below).",
     ""
   )
@@ -533,7 +586,8 @@ const markdown = (all: AllResults): string => {
     }
     out.push("")
     out.push(
-      "Each broker first gets a discarded warm-up run (acks=1, 8 partitions, up to 8 s). " +
+      "The brokers run one after the other (Kafka, then Chronik), each on a fresh data dir that is removed when it stops. " +
+        "Each broker first gets a discarded warm-up run (acks=1, 8 partitions, up to 8 s). " +
         "Producer: `bench/loadgen/producer.ts`, 1 KiB values, no key, 8 concurrent send() calls of 256 messages each, spread round-robin over the partitions; " +
         "latency = send() to acknowledgement of the batch, ms (p50 / p99 / p99.9). MB = 10^6 bytes of values. " +
         "Consumer: `bench/loadgen/consumer.ts`; `fetch` = Fetch loop from offset 0 without a group, `group` = @platformatic/kafka consumer group from earliest. " +
@@ -621,8 +675,12 @@ const main = async () => {
   }
   if (doMicro) all.micro = await runMicro()
   if (doRaftTcp) all.raftTcp = await runRaftTcp()
-  if (doKafka) all.kafka = await benchBroker("kafka")
-  if (doChronik) all.chronik = await benchBroker("chronik")
+  const brokers = [...(doKafka ? ["kafka" as const] : []), ...(doChronik ? ["chronik" as const] : [])]
+  if (brokers.length > 0) {
+    const r = await benchBrokers(brokers)
+    if (r.kafka !== undefined) all.kafka = r.kafka
+    if (r.chronik !== undefined) all.chronik = r.chronik
+  }
   if (interrupted) return // partial figures from an interrupted run are not written
   mkdirSync(join(repoRoot, ".tmp/bench"), { recursive: true })
   writeFileSync(resultsPath, JSON.stringify(all, null, 2))
@@ -638,7 +696,7 @@ main().then(
   () => process.exit(0),
   async (e: unknown) => {
     console.error(e)
-    await current?.stop().catch(() => undefined)
+    await Promise.all([...running].map((b) => b.stop().catch(() => undefined)))
     process.exit(1)
   }
 )
