@@ -9,29 +9,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { Entry, GroupId } from "../../src/raft/core/types.js"
-import type { StateMachine } from "../../src/raft/RaftEngine.js"
+import type { GroupId } from "../../src/raft/core/types.js"
 import type { PersistItem, RaftLogStoreShape } from "../../src/raft/RaftLogStore.js"
 import * as RaftLogStore from "../../src/raft/RaftLogStore.js"
-import { engineOn, settled, until } from "./oneNodeEngine.js"
+import { engineOn, RecordingStateMachine, settled, until } from "./oneNodeEngine.js"
 
 const enc = new TextEncoder()
-const dec = new TextDecoder()
 
-class RecordingStateMachine implements StateMachine {
-  readonly applied: Array<string> = []
-  apply(entry: Entry) {
-    this.applied.push(dec.decode(entry.data))
-    return entry.index
-  }
-  snapshot(): Uint8Array {
-    return enc.encode(JSON.stringify(this.applied))
-  }
-  restore(data: Uint8Array): void {
-    this.applied.length = 0
-    if (data.length > 0) this.applied.push(...(JSON.parse(dec.decode(data)) as Array<string>))
-  }
-}
 
 /**
  * A memory store with `writeNow` and `onDurable`: the notices are held until
@@ -63,20 +47,26 @@ const makeNoticeStore = () =>
     return { store, rec, release }
   })
 
+/** An engine with group "g" (one voter) on a notice store, its no-op notice released and settled. */
+const settledLeaderOnNoticeStore = Effect.gen(function* () {
+  const notices = yield* makeNoticeStore()
+  const engine = yield* engineOn(yield* RaftLogStore.makeMemory(new RaftLogStore.MemoryDisk()))
+  const sm = new RecordingStateMachine()
+  yield* engine.createGroup("g", { voters: [1], stateMachine: sm, logStore: notices.store })
+  // the leader's no-op is persisted without waiting, and not committed before its notice
+  yield* until("no-op notice asked", () => notices.rec.held.length === 1)
+  const before = yield* engine.figures("g")
+  expect(notices.release()).toBe(1)
+  yield* settled(engine, "g")
+  return { ...notices, engine, sm, before }
+})
+
 describe("durability by notice (a store with onDurable)", () => {
   it.scoped("a leader commits on the store's notice, and the driver goes on while notices are held", () =>
     Effect.gen(function* () {
-      const { store, rec, release } = yield* makeNoticeStore()
-      const engine = yield* engineOn(yield* RaftLogStore.makeMemory(new RaftLogStore.MemoryDisk()))
-      const sm = new RecordingStateMachine()
-      yield* engine.createGroup("g", { voters: [1], stateMachine: sm, logStore: store })
-      // the leader's no-op is persisted without waiting, and not committed before its notice
-      yield* until("no-op notice asked", () => rec.held.length === 1)
+      const { rec, release, engine, sm, before } = yield* settledLeaderOnNoticeStore
       expect(rec.persistCalls.flat().some((it) => it.group === "g" && it.waitForEntries === false)).toBe(true)
-      const f0 = yield* engine.figures("g")
-      expect([f0.lastIndex, f0.commitIndex]).toEqual([1, 0])
-      expect(release()).toBe(1)
-      yield* settled(engine, "g")
+      expect([before.lastIndex, before.commitIndex]).toEqual([1, 0])
 
       // two proposals, each in its own cycle: the second cycle runs while the first notice is held
       expect(engine.proposeNow("g", [enc.encode("a")])._tag).toBe("Proposed")
@@ -103,13 +93,7 @@ describe("durability by notice (a store with onDurable)", () => {
 
   it.scoped("a failed notice stops that group alone; its proposals fail and other groups go on", () =>
     Effect.gen(function* () {
-      const { store, rec, release } = yield* makeNoticeStore()
-      const engine = yield* engineOn(yield* RaftLogStore.makeMemory(new RaftLogStore.MemoryDisk()))
-      const sm = new RecordingStateMachine()
-      yield* engine.createGroup("g", { voters: [1], stateMachine: sm, logStore: store })
-      yield* until("no-op notice asked", () => rec.held.length === 1)
-      release()
-      yield* settled(engine, "g")
+      const { rec, release, engine, sm } = yield* settledLeaderOnNoticeStore
       const other = new RecordingStateMachine()
       yield* engine.createGroup("h", { voters: [1], stateMachine: other })
       yield* settled(engine, "h")

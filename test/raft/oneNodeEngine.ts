@@ -5,13 +5,36 @@
  * scheduler (no time passes) until a condition holds.
  */
 import { Context, Effect, Layer } from "effect"
-import type { GroupId } from "../../src/raft/core/types.js"
+import type { Entry, GroupId } from "../../src/raft/core/types.js"
 import { MemoryNetwork } from "../../src/raft/MemoryNetwork.js"
-import type { RaftEngineConfig, RaftEngineShape } from "../../src/raft/RaftEngine.js"
+import type { RaftEngineConfig, RaftEngineShape, StateMachine } from "../../src/raft/RaftEngine.js"
 import * as RaftEngine from "../../src/raft/RaftEngine.js"
 import type { RaftLogStoreShape } from "../../src/raft/RaftLogStore.js"
 import * as RaftLogStore from "../../src/raft/RaftLogStore.js"
 import * as RaftTransport from "../../src/raft/RaftTransport.js"
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+/** Records what a group applies (payloads as text, and their indexes) and how many snapshots it took. */
+export class RecordingStateMachine implements StateMachine {
+  readonly applied: Array<string> = []
+  readonly indexes: Array<number> = []
+  snapshots = 0
+  apply(entry: Entry) {
+    this.applied.push(dec.decode(entry.data))
+    this.indexes.push(entry.index)
+    return entry.index
+  }
+  snapshot(): Uint8Array {
+    this.snapshots++
+    return enc.encode(JSON.stringify(this.applied))
+  }
+  restore(data: Uint8Array): void {
+    this.applied.length = 0
+    if (data.length > 0) this.applied.push(...(JSON.parse(dec.decode(data)) as Array<string>))
+  }
+}
 
 /** One engine (node 1) whose default log store is `store`. */
 export const engineOn = (store: RaftLogStoreShape, config: Partial<RaftEngineConfig> = {}) =>

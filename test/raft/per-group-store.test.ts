@@ -6,31 +6,14 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
-import type { Entry, GroupId } from "../../src/raft/core/types.js"
-import type { StateMachine } from "../../src/raft/RaftEngine.js"
+import type { GroupId } from "../../src/raft/core/types.js"
 import type { PersistItem, RaftLogStoreShape } from "../../src/raft/RaftLogStore.js"
 import * as RaftLogStore from "../../src/raft/RaftLogStore.js"
-import { engineOn, settled, until } from "./oneNodeEngine.js"
+import { engineOn, RecordingStateMachine, settled, until } from "./oneNodeEngine.js"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-class RecordingStateMachine implements StateMachine {
-  readonly applied: Array<string> = []
-  snapshots = 0
-  apply(entry: Entry) {
-    this.applied.push(dec.decode(entry.data))
-    return entry.index
-  }
-  snapshot(): Uint8Array {
-    this.snapshots++
-    return enc.encode(JSON.stringify(this.applied))
-  }
-  restore(data: Uint8Array): void {
-    this.applied.length = 0
-    if (data.length > 0) this.applied.push(...(JSON.parse(dec.decode(data)) as Array<string>))
-  }
-}
 
 /** A memory store that records which groups it opened, persisted and compacted, and can hold `persist` open. */
 const makeRecordingStore = () =>

@@ -10,32 +10,15 @@ import { Clock, Deferred, Effect, TestClock } from "effect"
 import { KV_GROUP, makeRaftTestCluster } from "../../layers/TestCluster.js"
 import type { Entry, GroupId } from "../../src/raft/core/types.js"
 import { encodeKvCommand } from "../../src/raft/KvStateMachine.js"
-import type { StateMachine } from "../../src/raft/RaftEngine.js"
 import * as RaftEngine from "../../src/raft/RaftEngine.js"
 import type { PersistItem, RaftLogStoreShape } from "../../src/raft/RaftLogStore.js"
 import * as RaftLogStore from "../../src/raft/RaftLogStore.js"
-import { engineOn, settled, until } from "./oneNodeEngine.js"
+import { engineOn, RecordingStateMachine, settled, until } from "./oneNodeEngine.js"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 const bytes = (...ss: ReadonlyArray<string>) => ss.map((s) => enc.encode(s))
 
-class RecordingStateMachine implements StateMachine {
-  readonly applied: Array<string> = []
-  readonly indexes: Array<number> = []
-  apply(entry: Entry) {
-    this.applied.push(dec.decode(entry.data))
-    this.indexes.push(entry.index)
-    return entry.index
-  }
-  snapshot(): Uint8Array {
-    return enc.encode(JSON.stringify(this.applied))
-  }
-  restore(data: Uint8Array): void {
-    this.applied.length = 0
-    if (data.length > 0) this.applied.push(...(JSON.parse(dec.decode(data)) as Array<string>))
-  }
-}
 
 /**
  * A memory log store with `writeNow` that keeps its own copy of each group's
