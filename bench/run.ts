@@ -6,6 +6,7 @@
  *   npm run bench -- --only micro|kafka|chronik|side-by-side|raft-tcp
  *   npm run bench -- --client kafkajs          # load client (default @platformatic/kafka)
  *   npm run bench -- --duration 12             # seconds per load run
+ *   npm run bench -- --repeat 3                # each produce row 3 times, the median run in the table
  *   npm run bench -- --render-only             # regenerate docs/PERFORMANCE.md from the last results
  *
  * 1. micro: every bench/<name>.ts among codec-records, codec-protocol, raft, transport, storage that
@@ -46,6 +47,8 @@ const quick = flag("quick") !== undefined
 const only = flag("only")
 const client = flag("client") ?? "platformatic"
 const D = Number(flag("duration") ?? (quick ? 4 : 12))
+/** --repeat N: each produce row runs N times on the same broker; the table shows the median run (see `repeated`). */
+const REPEAT = Math.max(1, Math.floor(Number(flag("repeat") ?? 1)) || 1)
 if (only !== undefined && !["micro", "kafka", "chronik", "side-by-side", "raft-tcp"].includes(only)) {
   console.error(`--only must be micro, kafka, chronik, side-by-side or raft-tcp (got ${only})`)
   process.exit(2)
@@ -394,16 +397,36 @@ const consumeStep = (s: Session, from: string, topic: string, mode: "fetch" | "g
   )
 }
 
+/**
+ * Runs a produce step `REPEAT` times and answers the median run by msg/s
+ * (the lower one of the middle two for an even count), with every run's
+ * figures in its notes and `runs`. Any failed run fails the row.
+ */
+const repeated = async (run: () => Promise<Result>): Promise<Result> => {
+  if (REPEAT === 1) return run()
+  const rs: Array<Result> = []
+  for (let i = 0; i < REPEAT && !interrupted; i++) rs.push(await run())
+  const failed = rs.find((r) => !r.ok)
+  if (failed !== undefined || rs.length === 0) return failed ?? { ok: false, error: "interrupted" }
+  const rate = (r: Result) => Number(r["msgsPerSec"] ?? 0)
+  const mid = [...rs].sort((a, b) => rate(a) - rate(b))[Math.floor((rs.length - 1) / 2)]!
+  const notes = [...(Array.isArray(mid["notes"]) ? (mid["notes"] as Array<string>) : []), `median of ${rs.length} runs: ${rs.map((r) => rate(r).toLocaleString("en-US")).join(", ")} msg/s`]
+  return { ...mid, notes, runs: rs.map((r) => ({ msgsPerSec: r["msgsPerSec"], latencyMs: r["latencyMs"] })) }
+}
+
 type Step = readonly [name: string, run: (s: Session) => Promise<Result>]
 
 /** The table's rows, in order; each runs on every broker before the next one starts. */
 const STEPS: ReadonlyArray<Step> = [
   ...["1", "all"].flatMap((acks) =>
-    [1, 8].map((partitions): Step => [`produce acks=${acks} p=${partitions}`, (s) => producerRun(s.b.bootstrap, `bench-a${acks}-p${partitions}`, acks, partitions)])
+    [1, 8].map((partitions): Step => [
+      `produce acks=${acks} p=${partitions}`,
+      (s) => repeated(() => producerRun(s.b.bootstrap, `bench-a${acks}-p${partitions}`, acks, partitions))
+    ])
   ),
   (() => {
     const other = client === "kafkajs" ? "platformatic" : "kafkajs"
-    return [`produce acks=1 p=1 (${other})`, (s: Session) => producerRun(s.b.bootstrap, `bench-${other}`, "1", 1, other)] as Step
+    return [`produce acks=1 p=1 (${other})`, (s: Session) => repeated(() => producerRun(s.b.bootstrap, `bench-${other}`, "1", 1, other))] as Step
   })(),
   ["consume fetch p=8", (s) => consumeStep(s, "produce acks=1 p=8", "bench-a1-p8", "fetch", 8)],
   ["consume group p=1", (s) => consumeStep(s, "produce acks=1 p=1", "bench-a1-p1", "group", 1)],
@@ -415,7 +438,8 @@ const STEPS: ReadonlyArray<Step> = [
         // reached on this broker (bounded both ways), killed after a timeout.
         const rate = Number(s.steps["produce acks=1 p=8"]?.["msgsPerSec"] ?? s.steps["produce acks=1 p=1"]?.["msgsPerSec"] ?? 0)
         s.records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
-        return producerPerf(s.b.bootstrap, `perf-a${acks}`, acks, s.records)
+        const records = s.records
+        return repeated(() => producerPerf(s.b.bootstrap, `perf-a${acks}`, acks, records))
       }
     ]
   ),
@@ -486,9 +510,9 @@ const benchBrokers = async (brokers: ReadonlyArray<"kafka" | "chronik">): Promis
       try {
         await warmUp("chronik", nb)
         for (const partitions of [1, 8]) {
-          record(chronik, `produce acks=all p=${partitions}, no fsync`, await producerRun(nb.bootstrap, `bench-nofsync-p${partitions}`, "all", partitions))
+          record(chronik, `produce acks=all p=${partitions}, no fsync`, await repeated(() => producerRun(nb.bootstrap, `bench-nofsync-p${partitions}`, "all", partitions)))
         }
-        record(chronik, "ProducerPerformance acks=all, no fsync", await producerPerf(nb.bootstrap, "perf-nofsync", "all", chronik.records))
+        record(chronik, "ProducerPerformance acks=all, no fsync", await repeated(() => producerPerf(nb.bootstrap, "perf-nofsync", "all", chronik.records)))
       } finally {
         await stopBroker("chronik", nb)
       }
@@ -552,6 +576,12 @@ const withEqualDurabilityRows = (r: BrokerResults | undefined): BrokerResults | 
   return { ...r, steps }
 }
 
+/** A repeated row's "median of N runs" note first, so that it is not cut off by the others. */
+const medianFirst = (notes: ReadonlyArray<string>): Array<string> => [
+  ...notes.filter((x) => x.startsWith("median of")),
+  ...notes.filter((x) => !x.startsWith("median of"))
+]
+
 const markdown = (all: AllResults): string => {
   const m = all.machine ?? {}
   const out: Array<string> = []
@@ -587,6 +617,8 @@ const markdown = (all: AllResults): string => {
     out.push("")
     out.push(
       "The brokers run one after the other (Kafka, then Chronik), each on a fresh data dir that is removed when it stops. " +
+        "With `--repeat N` (see the command above) each produce and ProducerPerformance row runs N times on the same broker and the table shows the median run by msg/s; " +
+        "every run's figure is in the notes below. " +
         "Each broker first gets a discarded warm-up run (acks=1, 8 partitions, up to 8 s). " +
         "Producer: `bench/loadgen/producer.ts`, 1 KiB values, no key, 8 concurrent send() calls of 256 messages each, spread round-robin over the partitions; " +
         "latency = send() to acknowledgement of the batch, ms (p50 / p99 / p99.9). MB = 10^6 bytes of values. " +
@@ -638,7 +670,7 @@ const markdown = (all: AllResults): string => {
       ...Object.entries(k?.steps ?? {}).map(([n, r]) => [`Kafka, ${n}`, r] as const),
       ...Object.entries(c?.steps ?? {}).map(([n, r]) => [`Chronik, ${n}`, r] as const)
     ].flatMap(([n, r]) =>
-      Array.isArray(r["notes"]) && (r["notes"] as Array<string>).length > 0 ? [`- ${n}: ${(r["notes"] as Array<string>).join("; ").slice(0, 300)}`] : []
+      Array.isArray(r["notes"]) && (r["notes"] as Array<string>).length > 0 ? [`- ${n}: ${medianFirst(r["notes"] as Array<string>).join("; ").slice(0, 300)}`] : []
     )
     if (notes.length > 0) out.push("Notes from the load generators:", "", ...new Set(notes), "")
   }
