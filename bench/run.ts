@@ -416,7 +416,7 @@ const repeated = async (run: () => Promise<Result>): Promise<Result> => {
 
 type Step = readonly [name: string, run: (s: Session) => Promise<Result>]
 
-/** The table's rows, in order; each runs on every broker before the next one starts. */
+/** The table's rows, in the order they run on each broker. */
 const STEPS: ReadonlyArray<Step> = [
   ...["1", "all"].flatMap((acks) =>
     [1, 8].map((partitions): Step => [

@@ -1106,12 +1106,10 @@ export const make = (
       }
       // 1. persist: one call per distinct store (one sync per store for all its groups), concurrently
       let byStore: Array<readonly [RaftLogStoreShape, Array<PersistItem>]> | null = null
-      // a leader whose store reports durability does not wait for its entries' sync here
-      let noticed: Array<readonly [GroupState, Entry]> | null = null
       for (const [g, rd] of work) {
         if (rd.entries.length > 0 || rd.hardState !== null || (rd.snapshot !== null && !isEmptySnapshot(rd.snapshot))) {
+          // a leader whose store reports durability does not wait for its entries' sync here
           const byNotice = g.byNotice && g.core.isLeader && rd.entries.length > 0
-          if (byNotice) (noticed ??= []).push([g, rd.entries[rd.entries.length - 1]!])
           const item: PersistItem = {
             group: g.id,
             entries: rd.entries,
@@ -1139,14 +1137,14 @@ export const make = (
           }
           work = work.filter(([g]) => !failed.has(g.id))
         }
-        if (noticed !== null) for (const [g, last] of noticed) if (!failed.has(g.id)) awaitDurable(g, last)
       }
-      // a group that counts durability by notice also learns of what it persisted waiting (not as leader)
+      // durability by notice: a leader's entries count for commit when the store's notice comes;
+      // a follower's or candidate's were persisted waiting, so the core learns of them now
       for (const [g, rd] of work) {
-        if (g.byNotice && rd.entries.length > 0 && !g.core.isLeader) {
-          const last = rd.entries[rd.entries.length - 1]!
-          g.core.durableTo(last.index, last.term)
-        }
+        if (!g.byNotice || rd.entries.length === 0) continue
+        const last = rd.entries[rd.entries.length - 1]!
+        if (g.core.isLeader) awaitDurable(g, last)
+        else g.core.durableTo(last.index, last.term)
       }
       // 2. send (one frame per peer)
       const out: Array<Message> = []
