@@ -11,8 +11,9 @@
  *
  * 1. micro: every bench/<name>.ts among codec-records, codec-protocol, raft, transport, storage that
  *    exports `run()`, each in its own process (bench/micro-child.ts) with a timeout.
- * 2. per broker (reference Apache Kafka from scripts/kafka-reference, then Chronik via
- *    test/support/broker.ts), both with 8 partitions for auto-created topics:
+ * 2. per broker (reference Apache Kafka from scripts/kafka-reference, then Chronik built
+ *    into dist/ and started as `npm start` runs it, via test/support/broker.ts), both with
+ *    8 partitions for auto-created topics:
  *    - bench/loadgen/producer.ts, 1 KiB values, acks=1 and acks=all, 1 and 8 partitions;
  *    - the same acks=1/1 partition load with the other Node client (kafkajs);
  *    - bench/loadgen/consumer.ts: a Fetch loop without a group over the 8-partition
@@ -240,6 +241,7 @@ const startKafka = async (): Promise<Running> => {
  */
 const startChronik = async (walFsync?: "never"): Promise<Running> => {
   const b = await startBroker({
+    built: true,
     args: ["--num-partitions", "8", ...(walFsync === undefined ? [] : ["--wal-fsync", walFsync])],
     env: { CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS: "0" },
     startTimeoutMs: 90_000
@@ -708,6 +710,11 @@ const main = async () => {
   if (doMicro) all.micro = await runMicro()
   if (doRaftTcp) all.raftTcp = await runRaftTcp()
   const brokers = [...(doKafka ? ["kafka" as const] : []), ...(doChronik ? ["chronik" as const] : [])]
+  if (doChronik) {
+    // Chronik runs as `npm start` runs it: the chronik-server executable built into dist/.
+    const build = await exec("npx", ["tsc", "-p", "tsconfig.build.json"], 300_000)
+    if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`)
+  }
   if (brokers.length > 0) {
     const r = await benchBrokers(brokers)
     if (r.kafka !== undefined) all.kafka = r.kafka

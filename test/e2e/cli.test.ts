@@ -11,9 +11,9 @@ import { encodeBatch } from "../../src/protocol/recordBatch.js"
 
 const root = resolve(import.meta.dirname, "../..")
 /** Runs the CLI to completion without blocking the test worker. */
-const run = (args: Array<string>, env: Record<string, string> = {}) =>
+const run = (args: Array<string>, env: Record<string, string> = {}, entry = "layers/main.ts") =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((res) => {
-    const p = spawn(process.execPath, ["--import", "tsx", "layers/main.ts", ...args], {
+    const p = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"]
@@ -38,6 +38,16 @@ describe("chronik-server CLI", () => {
     }
     expect(r.stdout).toContain("CHRONIK_KAFKA_PORT")
     expect(r.stdout).toContain("CHRONIK_WAL_FSYNC")
+  })
+
+  // The chronik-server executable (launch.cts sizes libuv's thread pool, then loads main.ts).
+  it("runs the server entry through the chronik-server launcher, exit codes included", async () => {
+    const version = await run(["--version"], {}, "layers/launch.cts")
+    expect(version.status).toBe(0)
+    expect(version.stdout.trim()).toBe("0.1.0")
+    const bad = await run(["standalone", "--kafka-host", "0.0.0.0"], {}, "layers/launch.cts")
+    expect(bad.status).not.toBe(0)
+    expect(bad.stdout + bad.stderr).toContain("advertised")
   })
 
   // Every validation rule is unit-tested in test/config; these check the process-level behaviour.

@@ -2,7 +2,9 @@
  * Starts a real Chronik broker process for end-to-end tests: a free loopback
  * port, a temporary data directory, and helpers to stop it gracefully,
  * `kill -9` it and restart it on the same data. Runs the TypeScript entry
- * point through tsx, so `npm test` needs no build step.
+ * point through tsx, so `npm test` needs no build step; `built: true` runs
+ * the `chronik-server` executable from `dist/` instead (what `npm start`
+ * runs; the benchmarks use it).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -54,6 +56,8 @@ export interface BrokerOptions {
   /** Extra environment (CHRONIK_*). */
   readonly env?: Record<string, string>
   readonly startTimeoutMs?: number
+  /** Run `dist/layers/launch.cjs` (needs `npm run build`) instead of `layers/main.ts` through tsx. */
+  readonly built?: boolean
 }
 
 export const startBroker = async (options: BrokerOptions = {}): Promise<BrokerProcess> => {
@@ -68,9 +72,9 @@ export const startBroker = async (options: BrokerOptions = {}): Promise<BrokerPr
     const p = spawn(
       process.execPath,
       [
-        "--import",
-        "tsx",
-        join(repoRoot, "layers/main.ts"),
+        ...(options.built === true
+          ? [join(repoRoot, "dist/layers/launch.cjs")]
+          : ["--import", "tsx", join(repoRoot, "layers/main.ts")]),
         "standalone",
         "--kafka-host",
         "127.0.0.1",
