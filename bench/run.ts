@@ -9,8 +9,9 @@
  *   npm run bench -- --repeat 3                # each produce row 3 times, the median run in the table
  *   npm run bench -- --render-only             # regenerate docs/PERFORMANCE.md from the last results
  *
- * 1. micro: every bench/<name>.ts among codec-records, codec-protocol, raft, transport, storage that
- *    exports `run()`, each in its own process (bench/micro-child.ts) with a timeout.
+ * 1. micro: every bench/<name>.ts among codec-records, codec-protocol, raft, transport, storage,
+ *    fsync-patterns that exports `run()`, each in its own process (bench/micro-child.ts) with a
+ *    timeout and libuv's pool at 16 threads, as the chronik-server launcher sets it.
  * 2. per broker (reference Apache Kafka from scripts/kafka-reference, then Chronik built
  *    into dist/ and started as `npm start` runs it, via test/support/broker.ts), both with
  *    8 partitions for auto-created topics:
@@ -122,8 +123,8 @@ const lastJson = (p: Proc): Record<string, unknown> | undefined => {
 
 const tail = (s: string, n = 400) => s.trim().slice(-n).replace(/\s+/g, " ")
 
-const tsx = (script: string, args: ReadonlyArray<string>, timeoutMs: number) =>
-  exec(process.execPath, ["--import", "tsx", join(repoRoot, script), ...args], timeoutMs)
+const tsx = (script: string, args: ReadonlyArray<string>, timeoutMs: number, env: Record<string, string> = {}) =>
+  exec(process.execPath, ["--import", "tsx", join(repoRoot, script), ...args], timeoutMs, env)
 
 // ------------------------------------------------------------------ results
 
@@ -162,14 +163,16 @@ const loadResults = (): AllResults => {
 
 const runMicro = async (): Promise<NonNullable<AllResults["micro"]>> => {
   const modules: Record<string, Result> = {}
-  for (const name of ["codec-records", "codec-protocol", "raft", "transport", "storage"]) {
+  for (const name of ["codec-records", "codec-protocol", "raft", "transport", "storage", "fsync-patterns"]) {
     const file = join(repoRoot, "bench", `${name}.ts`)
     if (!existsSync(file)) {
       modules[name] = { ok: false, skipped: true, error: `bench/${name}.ts not present` }
       continue
     }
     log(`micro: ${name}`)
-    const p = await tsx("bench/micro-child.ts", [`${name}.ts`, ...(quick ? ["--quick"] : [])], quick ? 90_000 : 240_000)
+    // the thread pool the chronik-server launcher gives the broker (layers/launch.cts)
+    const env = process.env["UV_THREADPOOL_SIZE"] === undefined ? { UV_THREADPOOL_SIZE: "16" } : {}
+    const p = await tsx("bench/micro-child.ts", [`${name}.ts`, ...(quick ? ["--quick"] : [])], quick ? 90_000 : 240_000, env)
     const j = lastJson(p)
     modules[name] = j === undefined ? { ok: false, error: p.timedOut ? "timed out" : `exit ${p.code}: ${tail(p.stderr)}` } : (j as Result)
     log(`micro: ${name}: ${modules[name]!.ok ? "ok" : modules[name]!.error}`)
