@@ -3,7 +3,7 @@
  * The `chronik-server` executable. libuv's thread pool (4 threads unless
  * `UV_THREADPOOL_SIZE` says otherwise) runs the log's group-commit
  * fdatasyncs; with more partitions than threads, a pass's syncs queue
- * behind each other instead of joining one journal commit. The pool is
+ * behind each other instead of overlapping their I/O. The pool is
  * created on its first use and sized from the environment then, and an ES
  * module entry is itself read through the pool, so this CommonJS file sets
  * the size first and then loads the real entry (`main.ts`).
