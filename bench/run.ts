@@ -715,8 +715,8 @@ const main = async () => {
   const brokers = [...(doKafka ? ["kafka" as const] : []), ...(doChronik ? ["chronik" as const] : [])]
   if (doChronik) {
     // Chronik runs as `npm start` runs it: the chronik-server executable built into dist/.
-    const build = await exec("npx", ["tsc", "-p", "tsconfig.build.json"], 300_000)
-    if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`)
+    const build = await exec("npm", ["run", "build"], 300_000)
+    if (build.code !== 0) throw new Error(`npm run build failed: ${tail(build.stdout + build.stderr, 1500)}`)
   }
   if (brokers.length > 0) {
     const r = await benchBrokers(brokers)
