@@ -39,6 +39,8 @@ import { freePort, startBroker } from "../test/support/broker.js"
 
 const repoRoot = resolve(import.meta.dirname, "..")
 const argv = process.argv.slice(2)
+/** This invocation, recorded with each section it measures. */
+const command = `npm run bench${argv.length > 0 ? " -- " + argv.join(" ") : ""}`
 const flag = (name: string): string | undefined => {
   const i = argv.indexOf(`--${name}`)
   if (i < 0) return undefined
@@ -133,6 +135,8 @@ type Result = Record<string, unknown> & { ok: boolean; error?: string }
 interface BrokerResults {
   readonly broker: "kafka" | "chronik"
   readonly date: string
+  /** The `npm run bench` command line that measured these figures. */
+  readonly command?: string
   readonly durationSeconds: number
   readonly client: string
   readonly loadavgBefore: ReadonlyArray<number>
@@ -142,10 +146,11 @@ interface BrokerResults {
 }
 
 interface AllResults {
+  /** The last command line (older results files have only this one, not one per section). */
   command?: string
   machine?: Record<string, string>
-  micro?: { date: string; modules: Record<string, Result> }
-  raftTcp?: { date: string; result: Result }
+  micro?: { date: string; command?: string; modules: Record<string, Result> }
+  raftTcp?: { date: string; command?: string; result: Result }
   kafka?: BrokerResults
   chronik?: BrokerResults
 }
@@ -177,7 +182,7 @@ const runMicro = async (): Promise<NonNullable<AllResults["micro"]>> => {
     modules[name] = j === undefined ? { ok: false, error: p.timedOut ? "timed out" : `exit ${p.code}: ${tail(p.stderr)}` } : (j as Result)
     log(`micro: ${name}: ${modules[name]!.ok ? "ok" : modules[name]!.error}`)
   }
-  return { date: new Date().toISOString(), modules }
+  return { date: new Date().toISOString(), command, modules }
 }
 
 // ------------------------------------------------------------------ raft over TCP
@@ -190,7 +195,7 @@ const runRaftTcp = async (): Promise<NonNullable<AllResults["raftTcp"]>> => {
   const j = lastJson(p)
   const result = j === undefined ? { ok: false, error: p.timedOut ? "timed out" : `exit ${p.code}: ${tail(p.stderr)}` } : (j as Result)
   log(`raft-tcp: ${result.ok === false ? result.error : "ok"} (figures in .tmp/bench/results.json, key raftTcp)`)
-  return { date: new Date().toISOString(), result }
+  return { date: new Date().toISOString(), command, result }
 }
 
 // ------------------------------------------------------------------ brokers
@@ -478,7 +483,7 @@ const benchBrokers = async (brokers: ReadonlyArray<"kafka" | "chronik">): Promis
   const sessions: Array<Session> = []
   for (const broker of brokers) {
     if (interrupted) break
-    const started = { broker, date: new Date().toISOString(), durationSeconds: D, client, loadavgBefore: loadavg().map((x) => Number(x.toFixed(2))) }
+    const started = { broker, date: new Date().toISOString(), command, durationSeconds: D, client, loadavgBefore: loadavg().map((x) => Number(x.toFixed(2))) }
     const b = await startMeasured(broker)
     if (typeof b === "string") {
       out[broker] = { ...started, startError: b, steps: {} }
@@ -600,7 +605,6 @@ const markdown = (all: AllResults): string => {
   out.push(`- CPU: ${m["cpu"] ?? "?"} (nproc = ${m["nproc"] ?? "?"})`)
   out.push(`- Memory: ${m["memory"] ?? "?"}`)
   out.push(`- OS: ${m["os"] ?? "?"}; Node ${m["node"] ?? "?"}; ${m["java"] ?? "?"}; reference Apache Kafka ${m["kafka"] ?? "?"} (KRaft, single node, -Xmx1g)`)
-  out.push(`- Command: \`${all.command ?? "npm run bench"}\``)
   out.push(
     "- **Load**: the 1-minute load average before/after the runs is listed (the load generator, its client and the brokers themselves count in it). " +
       "Client, broker and load generator all share the same 2 cores, so figures are noisy; compare the two brokers within one run, and across runs (see \"Earlier runs\" below).",
@@ -615,7 +619,7 @@ const markdown = (all: AllResults): string => {
       if (r === undefined) out.push(`- ${name}: not run`)
       else
         out.push(
-          `- ${name}: measured ${r.date}, ${r.durationSeconds} s per producer run, load client ${r.client === "kafkajs" ? "kafkajs 2.2.4" : "@platformatic/kafka 1.35"}, load average ${r.loadavgBefore.join(" ")} → ${r.loadavgAfter?.join(" ") ?? "?"}` +
+          `- ${name}: measured ${r.date} by \`${r.command ?? all.command ?? "npm run bench"}\`, ${r.durationSeconds} s per producer run, load client ${r.client === "kafkajs" ? "kafkajs 2.2.4" : "@platformatic/kafka 1.35"}, load average ${r.loadavgBefore.join(" ")} → ${r.loadavgAfter?.join(" ") ?? "?"}` +
             (r.startError ? ` — **did not start**: ${r.startError.slice(0, 300)}` : "")
         )
     }
@@ -681,7 +685,12 @@ const markdown = (all: AllResults): string => {
   }
 
   if (all.micro !== undefined) {
-    out.push("## Micro-benchmarks", "", `Measured ${all.micro.date}, each module's \`run()\` in its own process (bench/micro-child.ts).`, "")
+    out.push(
+      "## Micro-benchmarks",
+      "",
+      `Measured ${all.micro.date} by \`${all.micro.command ?? all.command ?? "npm run bench"}\`, each module's \`run()\` in its own process (bench/micro-child.ts).`,
+      ""
+    )
     for (const [name, r] of Object.entries(all.micro.modules)) {
       if (!r.ok) {
         out.push(`- \`bench/${name}.ts\`: ${r["skipped"] ? "skipped" : "FAILED"}: ${r.error}`)
@@ -707,7 +716,7 @@ const MANUAL = "<!-- MANUAL: everything below is hand-written and kept by bench/
 const main = async () => {
   const all = loadResults()
   if (flag("render-only") === undefined) {
-    all.command = `npm run bench${argv.length > 0 ? " -- " + argv.join(" ") : ""}`
+    all.command = command
     all.machine = await machineInfo()
   }
   if (doMicro) all.micro = await runMicro()
