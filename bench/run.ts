@@ -146,8 +146,6 @@ interface BrokerResults {
 }
 
 interface AllResults {
-  /** The last command line (older results files have only this one, not one per section). */
-  command?: string
   machine?: Record<string, string>
   micro?: { date: string; command?: string; modules: Record<string, Result> }
   raftTcp?: { date: string; command?: string; result: Result }
@@ -619,7 +617,7 @@ const markdown = (all: AllResults): string => {
       if (r === undefined) out.push(`- ${name}: not run`)
       else
         out.push(
-          `- ${name}: measured ${r.date} by \`${r.command ?? all.command ?? "npm run bench"}\`, ${r.durationSeconds} s per producer run, load client ${r.client === "kafkajs" ? "kafkajs 2.2.4" : "@platformatic/kafka 1.35"}, load average ${r.loadavgBefore.join(" ")} → ${r.loadavgAfter?.join(" ") ?? "?"}` +
+          `- ${name}: measured ${r.date} by \`${r.command ?? "npm run bench"}\`, ${r.durationSeconds} s per producer run, load client ${r.client === "kafkajs" ? "kafkajs 2.2.4" : "@platformatic/kafka 1.35"}, load average ${r.loadavgBefore.join(" ")} → ${r.loadavgAfter?.join(" ") ?? "?"}` +
             (r.startError ? ` — **did not start**: ${r.startError.slice(0, 300)}` : "")
         )
     }
@@ -688,7 +686,7 @@ const markdown = (all: AllResults): string => {
     out.push(
       "## Micro-benchmarks",
       "",
-      `Measured ${all.micro.date} by \`${all.micro.command ?? all.command ?? "npm run bench"}\`, each module's \`run()\` in its own process (bench/micro-child.ts).`,
+      `Measured ${all.micro.date} by \`${all.micro.command ?? "npm run bench"}\`, each module's \`run()\` in its own process (bench/micro-child.ts).`,
       ""
     )
     for (const [name, r] of Object.entries(all.micro.modules)) {
@@ -715,10 +713,7 @@ const MANUAL = "<!-- MANUAL: everything below is hand-written and kept by bench/
 
 const main = async () => {
   const all = loadResults()
-  if (flag("render-only") === undefined) {
-    all.command = command
-    all.machine = await machineInfo()
-  }
+  if (flag("render-only") === undefined) all.machine = await machineInfo()
   if (doMicro) all.micro = await runMicro()
   if (doRaftTcp) all.raftTcp = await runRaftTcp()
   const brokers = [...(doKafka ? ["kafka" as const] : []), ...(doChronik ? ["chronik" as const] : [])]

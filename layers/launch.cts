@@ -10,9 +10,8 @@
  */
 const DEFAULT_THREAD_POOL_SIZE = "16"
 
-if (process.env["UV_THREADPOOL_SIZE"] === undefined || process.env["UV_THREADPOOL_SIZE"] === "") {
-  process.env["UV_THREADPOOL_SIZE"] = DEFAULT_THREAD_POOL_SIZE
-}
+// a size the user set (non-empty) is kept
+process.env["UV_THREADPOOL_SIZE"] ||= DEFAULT_THREAD_POOL_SIZE
 
 import("./main.js").catch((error: unknown) => {
   console.error("chronik-server: cannot load the server:", error)

@@ -16,7 +16,6 @@ import { engineOn, RecordingStateMachine, settled, until } from "./oneNodeEngine
 
 const enc = new TextEncoder()
 
-
 /**
  * A memory store with `writeNow` and `onDurable`: the notices are held until
  * the test releases (or fails) them, in the order they were asked for.

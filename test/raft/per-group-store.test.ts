@@ -14,7 +14,6 @@ import { engineOn, RecordingStateMachine, settled, until } from "./oneNodeEngine
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-
 /** A memory store that records which groups it opened, persisted and compacted, and can hold `persist` open. */
 const makeRecordingStore = () =>
   Effect.map(RaftLogStore.makeMemory(new RaftLogStore.MemoryDisk()), (inner) => {

@@ -19,7 +19,6 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 const bytes = (...ss: ReadonlyArray<string>) => ss.map((s) => enc.encode(s))
 
-
 /**
  * A memory log store with `writeNow` that keeps its own copy of each group's
  * log with the store contract (same index and term: skip; other term:
