@@ -32,6 +32,7 @@ const storageConfig = Layer.effect(
   Effect.map(BrokerConfig, (c) => ({
     dataDir: c.dataDir,
     fsyncPolicy: c.walFsync,
+    journalFileBytes: c.walJournalFileBytes,
     segmentBytes: c.logSegmentBytes,
     segmentMs: c.logSegmentMs,
     indexIntervalBytes: 4096,

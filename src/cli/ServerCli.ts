@@ -55,6 +55,12 @@ export const options = {
   ),
   numPartitions: int("num-partitions", "numPartitions", d.numPartitions, "Partitions of an auto-created topic"),
   walFsync: str("wal-fsync", "walFsync", d.walFsync, "fsync policy: batch | interval:<ms> | never"),
+  walJournalFileBytes: int(
+    "wal-journal-file-bytes",
+    "walJournalFileBytes",
+    d.walJournalFileBytes,
+    "Size of a node journal file, the one file a group commit fdatasyncs (0: no journal, fdatasync every partition's segment)"
+  ),
   logSegmentBytes: int("log-segment-bytes", "logSegmentBytes", d.logSegmentBytes, "Default segment.bytes"),
   logSegmentMs: int("log-segment-ms", "logSegmentMs", d.logSegmentMs, "Default segment.ms"),
   logRetentionMs: int("log-retention-ms", "logRetentionMs", d.logRetentionMs, "Default retention.ms (-1: forever)"),

@@ -24,6 +24,8 @@ export interface BrokerConfigShape {
   readonly autoCreateTopics: boolean
   readonly numPartitions: number
   readonly walFsync: FsyncPolicy
+  /** Size of a node journal file (docs/node-log.md); 0 writes no journal (every pass fdatasyncs the segments). */
+  readonly walJournalFileBytes: number
   readonly logSegmentBytes: number
   readonly logSegmentMs: number
   readonly logRetentionMs: number
@@ -48,6 +50,7 @@ export const defaults = {
   autoCreateTopics: true,
   numPartitions: 1,
   walFsync: "batch",
+  walJournalFileBytes: 64 * 1024 * 1024,
   logSegmentBytes: 1024 * 1024 * 1024,
   logSegmentMs: 7 * 24 * 3600 * 1000,
   logRetentionMs: 7 * 24 * 3600 * 1000,
@@ -98,6 +101,12 @@ export const validate = (input: BrokerConfigInput): Either.Either<BrokerConfigSh
   intIn("socketRequestMaxBytes", "CHRONIK_SOCKET_REQUEST_MAX_BYTES", input.socketRequestMaxBytes, 1, 2 ** 31 - 1)
   intIn("connectionsMaxIdleMs", "CHRONIK_CONNECTIONS_MAX_IDLE_MS", input.connectionsMaxIdleMs, 1, 2 ** 31 - 1)
   intIn("memoryTierBytes", "CHRONIK_MEMORY_TIER_BYTES", input.memoryTierBytes, 0, Number.MAX_SAFE_INTEGER)
+  const journal = input.walJournalFileBytes
+  if (journal !== 0 && (!Number.isInteger(journal) || journal < 65536 || journal > 2 ** 31 - 1)) {
+    problems.push(
+      `walJournalFileBytes (CHRONIK_WAL_JOURNAL_FILE_BYTES) must be 0 (no journal) or an integer in [65536, ${2 ** 31 - 1}], got ${journal}`
+    )
+  }
   if (input.dataDir.trim() === "") problems.push("dataDir (CHRONIK_DATA_DIR) must not be empty")
   if (input.kafkaHost.trim() === "") problems.push("kafkaHost (CHRONIK_KAFKA_HOST) must not be empty")
   const advertisedHost = input.advertisedHost ?? input.kafkaHost
@@ -123,6 +132,7 @@ export const validate = (input: BrokerConfigInput): Either.Either<BrokerConfigSh
     autoCreateTopics: input.autoCreateTopics,
     numPartitions: input.numPartitions,
     walFsync: fsync,
+    walJournalFileBytes: input.walJournalFileBytes,
     logSegmentBytes: input.logSegmentBytes,
     logSegmentMs: input.logSegmentMs,
     logRetentionMs: input.logRetentionMs,
@@ -146,6 +156,7 @@ export const configInput: Config.Config<BrokerConfigInput> = Config.all({
   autoCreateTopics: Config.boolean("autoCreateTopics").pipe(Config.withDefault(defaults.autoCreateTopics)),
   numPartitions: Config.integer("numPartitions").pipe(Config.withDefault(defaults.numPartitions)),
   walFsync: Config.string("walFsync").pipe(Config.withDefault(defaults.walFsync)),
+  walJournalFileBytes: Config.integer("walJournalFileBytes").pipe(Config.withDefault(defaults.walJournalFileBytes)),
   logSegmentBytes: Config.integer("logSegmentBytes").pipe(Config.withDefault(defaults.logSegmentBytes)),
   logSegmentMs: Config.integer("logSegmentMs").pipe(Config.withDefault(defaults.logSegmentMs)),
   logRetentionMs: Config.integer("logRetentionMs").pipe(Config.withDefault(defaults.logRetentionMs)),

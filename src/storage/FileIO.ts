@@ -158,8 +158,35 @@ const errno = (code: string, msg: string): NodeJS.ErrnoException => {
 class MemFile {
   data: Buffer = Buffer.alloc(0)
   size = 0
+  /** Lowest position changed since the last sync (Infinity: none), so a sync copies only what changed. */
+  changedFrom = Infinity
+  private durableData: Buffer = Buffer.alloc(0)
+  private durableSize = 0
   /** Contents as of the last fdatasync. */
-  durable: Buffer = Buffer.alloc(0)
+  get durable(): Buffer {
+    return this.durableData.subarray(0, this.durableSize)
+  }
+  set durable(b: Buffer) {
+    this.durableData = b
+    this.durableSize = b.length
+    this.changedFrom = Infinity
+  }
+  changed(from: number): void {
+    if (from < this.changedFrom) this.changedFrom = from
+  }
+  /** fdatasync: the durable contents become the current ones. */
+  sync(): void {
+    if (this.changedFrom === Infinity && this.durableSize === this.size) return
+    if (this.durableData.length < this.size) {
+      const next = Buffer.alloc(Math.max(this.size, this.durableData.length * 2, 4096))
+      this.durableData.copy(next, 0, 0, this.durableSize)
+      this.durableData = next
+    }
+    const from = Math.min(this.changedFrom, this.durableSize, this.size)
+    this.data.copy(this.durableData, from, from, this.size)
+    this.durableSize = this.size
+    this.changedFrom = Infinity
+  }
   ensure(n: number): void {
     if (n <= this.data.length) return
     const next = Buffer.alloc(Math.max(n, this.data.length * 2, 4096))
@@ -250,6 +277,7 @@ export class MemoryFileIO implements FileIO {
     const f = this.file(fd)
     f.ensure(position + data.length)
     if (position > f.size) f.data.fill(0, f.size, position)
+    f.changed(Math.min(position, f.size))
     f.data.set(data, position)
     f.size = Math.max(f.size, position + data.length)
   }
@@ -272,12 +300,12 @@ export class MemoryFileIO implements FileIO {
       f.ensure(length)
       f.data.fill(0, f.size, length)
     }
+    f.changed(Math.min(length, f.size))
     f.size = length
   }
   fdatasync(fd: Fd): Promise<void> {
     try {
-      const f = this.file(fd)
-      f.durable = Buffer.from(f.contents())
+      this.file(fd).sync()
       return Promise.resolve()
     } catch (e) {
       return Promise.reject(e)

@@ -12,6 +12,7 @@ import * as path from "node:path"
 import { LogNotFound, StorageError, WalCorrupt, toStorageError } from "./errors.js"
 import { MemoryFileIO, nodeFileIO, type FileIO } from "./FileIO.js"
 import { FORMAT_VERSION } from "./Frame.js"
+import { openJournal } from "./JournalReplay.js"
 import { open as openLog, type LogConfig, type SegmentedLog } from "./SegmentedLog.js"
 import { StorageConfig, defaults, type StorageConfigShape } from "./StorageConfig.js"
 import { WalSync, type WalSyncStats } from "./WalSync.js"
@@ -64,6 +65,9 @@ export const decodeLogId = (dir: string): string => decodeURIComponent(dir)
  */
 export const FORMAT_FILE = "chronik-format"
 
+/** Free node journal files kept for reuse (more exist only while checkpoints lag behind a burst). */
+const JOURNAL_KEEP_FILES = 4
+
 /** Entries of the data dir that are log directories (hold a segment or a checkpoint). */
 const logDirsOnDisk = (io: FileIO, dataDir: string): ReadonlyArray<string> =>
   io.readdir(dataDir).filter((d) => {
@@ -115,7 +119,19 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
       try: () => checkDataDirFormat(io, cfg.dataDir),
       catch: (e) => (e instanceof StorageError ? e : (toStorageError("*", "format", e) as StorageError))
     })
-    const sync = new WalSync(io, cfg.fsyncPolicy)
+    // replay the node journal before any log opens (also when it is now turned off)
+    const journaling = cfg.fsyncPolicy._tag !== "never" && cfg.journalFileBytes > 0
+    const { journal, replay } = yield* Effect.tryPromise({
+      try: () =>
+        openJournal(io, cfg.dataDir, journaling ? { fileBytes: cfg.journalFileBytes, keepFiles: JOURNAL_KEEP_FILES } : undefined),
+      catch: (e) => toStorageError("*", "journal-replay", e) as StorageError
+    })
+    if (replay.records > 0 || replay.skipped > 0) {
+      yield* Effect.logInfo(
+        `node journal replayed: ${replay.records} records (${replay.bytes} bytes), ${replay.skipped} for removed files; ${replay.end}`
+      )
+    }
+    const sync = new WalSync(io, cfg.fsyncPolicy, journal)
     const logs = new Map<string, SegmentedLog>()
     const lock = yield* Effect.makeSemaphore(1)
     const serialized = lock.withPermits(1)
@@ -180,6 +196,7 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         return Effect.try({
           try: () => {
             if (!io.exists(dir)) throw new LogNotFound({ log: id })
+            journal?.deleteDir(dir)
             io.rmrf(dir)
           },
           catch: (e) => (e instanceof LogNotFound ? e : (toStorageError(id, "delete", e) as StorageError))
@@ -192,6 +209,7 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         logs.clear()
         yield* Effect.forEach(all, (l) => Effect.ignoreLogged(l.close), { concurrency: "unbounded", discard: true })
         sync.close()
+        if (journal) yield* Effect.ignoreLogged(Effect.tryPromise(() => journal.close()))
       })
     )
 

@@ -39,8 +39,10 @@ export class Segment {
   offsetIndex = new OffsetIndex()
   timeIndex = new TimeIndex()
   sealed = false
-  /** Log file has writes not yet covered by an fdatasync. */
+  /** Log file has writes not yet covered by an fdatasync (the next pass syncs it). */
   dirty = false
+  /** Log file has writes made durable by the node journal but not yet by an fdatasync of its own (a journal checkpoint or close syncs it). */
+  unsynced = false
   /** Index files were written at seal and not yet fsynced. */
   indexDirty = false
   /** Jobs in flight using our fds. */

@@ -37,6 +37,7 @@ import { OffsetIndex, TimeIndex } from "./SparseIndex.js"
 import { MemoryTier } from "./MemoryTier.js"
 import { pooledReadSize, readBuffers } from "./ReadBufferPool.js"
 import { Segment, parseSegmentName } from "./Segment.js"
+import type { JournalParticipant } from "./Journal.js"
 import type { SyncJob, Syncable, WalSync } from "./WalSync.js"
 
 export interface LogConfig {
@@ -154,7 +155,7 @@ class BadFrame {
   constructor(readonly position: number, readonly reason: string) {}
 }
 
-export class LogCore implements Syncable {
+export class LogCore implements Syncable, JournalParticipant {
   private segments: Array<Segment> = []
   private _logStartKey = 0
   private _nextKey = 0
@@ -171,6 +172,8 @@ export class LogCore implements Syncable {
   private writeSeq = 0
   private syncedSeq = 0
   private syncWaiters: Array<SyncWaiter> = []
+  /** Journaled writes since the last `beginSync` (the pass must sync the journal for them). */
+  private journaled = false
   private readonly tier: MemoryTier
   private scratch = Buffer.allocUnsafe(64 * FRAME_HEADER)
   private report!: RecoveryReport
@@ -342,11 +345,13 @@ export class LogCore implements Syncable {
           iov.push(this.scratch.subarray(k * FRAME_HEADER, (k + 1) * FRAME_HEADER), e.payload)
         }
         this.io.writev(seg.logFd(), iov, pos)
+        this.sync.journal?.write(seg.logPath, pos, iov, bytes)
       } else {
         buf = Buffer.allocUnsafe(bytes)
         let w = 0
         for (let k = from; k < to; k++) w += encodeFrame(buf, w, entries[k]!)
         this.io.write(seg.logFd(), buf, pos)
+        this.sync.journal?.write(seg.logPath, pos, [buf], bytes)
       }
     } catch (e) {
       this.undoWrite(seg, pos)
@@ -393,9 +398,28 @@ export class LogCore implements Syncable {
     if (seg.verifiedEnd === pos) seg.verifiedEnd = pos + bytes
     seg.size = pos + bytes
     seg.nextKey = entries[to - 1]!.lastKey + 1
-    seg.dirty = true
+    if (this.sync.journal !== undefined) {
+      // durable through the journal; the segment itself is synced by a checkpoint or at close
+      seg.unsynced = true
+      this.journaled = true
+      this.sync.journal.track(this)
+    } else {
+      seg.dirty = true
+    }
     this._nextKey = seg.nextKey
     this.writeSeq++
+  }
+
+  /** Remove a segment's files, recorded in the journal first so replay does not bring them back. */
+  private removeSegment(s: Segment): void {
+    this.sync.journal?.delete(s.logPath)
+    s.deleteFiles()
+  }
+
+  /** Cut a segment's log file to `size` bytes, recorded in the journal first. */
+  private truncateSegment(s: Segment, size: number): void {
+    this.sync.journal?.truncate(s.logPath, size)
+    this.io.truncate(s.logFd(), size)
   }
 
   /** A write failed, maybe part-way: cut the file back so no partial frame stays. */
@@ -444,13 +468,15 @@ export class LogCore implements Syncable {
       throw this.err("roll", e)
     }
     if (old.size === 0) {
-      old.deleteFiles()
+      this.removeSegment(old)
       this.segments[this.segments.length - 1] = seg
     } else {
       try {
         old.seal()
+        // its final size: replay cuts anything a crash left past it (a sealed segment is read strictly)
+        this.sync.journal?.truncate(old.logPath, old.size)
       } catch (e) {
-        seg.deleteFiles()
+        this.removeSegment(seg)
         throw this.err("roll", e)
       }
       this.segments.push(seg)
@@ -526,6 +552,7 @@ export class LogCore implements Syncable {
           s.flushIndexes()
           fds.push(s.logFd())
           s.dirty = false
+          s.unsynced = false
           s.syncing++
           segs.push(s)
         }
@@ -548,7 +575,9 @@ export class LogCore implements Syncable {
     }
     const dirs = this.dirDirty ? [this.dir] : []
     this.dirDirty = false
-    if (fds.length === 0 && dirs.length === 0) {
+    const journaled = this.journaled
+    this.journaled = false
+    if (fds.length === 0 && dirs.length === 0 && !journaled) {
       this.resolveWaiters()
       return undefined
     }
@@ -592,6 +621,43 @@ export class LogCore implements Syncable {
           this.sync.markDirty(this)
           this.sync.requestFlush()
         }
+      }
+    }
+  }
+
+  /** The segments holding journaled writes no fdatasync of their own covers yet (a journal checkpoint syncs them). */
+  beginCheckpoint(): SyncJob | undefined {
+    if (this.failed) {
+      // its journaled writes were acknowledged: the journal must keep them until a restart replays them
+      if (this.segments.some((s) => s.unsynced)) throw this.failed
+      return undefined
+    }
+    if (this.closed) return undefined
+    const segs: Array<Segment> = []
+    const fds: Array<number> = []
+    try {
+      for (const s of this.segments) {
+        if (!s.unsynced) continue
+        fds.push(s.logFd())
+        s.unsynced = false
+        s.syncing++
+        segs.push(s)
+      }
+    } catch (e) {
+      for (const s of segs) s.syncDone()
+      this.fail("checkpoint", e)
+      return undefined
+    }
+    if (fds.length === 0) return undefined
+    return {
+      fds,
+      dirs: [],
+      complete: (error) => {
+        for (const s of segs) {
+          s.syncDone()
+          if (error !== undefined) s.unsynced = true
+        }
+        if (error !== undefined) this.fail("fdatasync", error)
       }
     }
   }
@@ -962,7 +1028,7 @@ export class LogCore implements Syncable {
       // drop whole segments from the end first: a crash midway leaves a prefix of the log
       while (this.segments.length > land + 1) {
         const s = this.segments.pop()!
-        s.deleteFiles()
+        this.removeSegment(s)
       }
       const seg = this.active
       let cut = seg.size
@@ -993,7 +1059,7 @@ export class LogCore implements Syncable {
         }
         return true
       })
-      this.io.truncate(seg.logFd(), cut)
+      this.truncateSegment(seg, cut)
       seg.size = cut
       seg.verifiedEnd = Math.min(seg.verifiedEnd, cut)
       seg.nextKey = cut === 0 ? seg.base : newNext
@@ -1213,7 +1279,7 @@ export class LogCore implements Syncable {
       if (key === this._nextKey && this.active.size > 0) this.roll(key, now)
       let deleted = 0
       while (this.segments.length > 1 && this.segments[1]!.base <= key && !this.holdsLastIndex(0)) {
-        this.segments.shift()!.deleteFiles()
+        this.removeSegment(this.segments.shift()!)
         deleted++
       }
       if (deleted > 0) this.dirDirty = true
@@ -1249,7 +1315,7 @@ export class LogCore implements Syncable {
       try {
         this._logStartKey = newStart
         this.writeCheckpoint(false)
-        for (let i = 0; i < count; i++) this.segments.shift()!.deleteFiles()
+        for (let i = 0; i < count; i++) this.removeSegment(this.segments.shift()!)
         deletedSegments = count
         this.dirDirty = true
         this.tier.dropBefore(newStart)
@@ -1272,7 +1338,7 @@ export class LogCore implements Syncable {
       this.recoveryPoint = 0
       this._logStartKey = startKey
       this.writeCheckpoint(false)
-      while (this.segments.length > 0) this.segments.pop()!.deleteFiles()
+      while (this.segments.length > 0) this.removeSegment(this.segments.pop()!)
       const seg = new Segment(this.io, this.dir, startKey, now)
       seg.logFd()
       seg.dirty = true
@@ -1350,7 +1416,7 @@ export class LogCore implements Syncable {
       }
       if (laterEmpty) break
       const s = new Segment(this.io, this.dir, bases.shift()!, now)
-      s.deleteFiles()
+      this.removeSegment(s)
     }
     const rebuilt: Array<string> = []
     let scannedSegments = 0
@@ -1390,7 +1456,7 @@ export class LogCore implements Syncable {
         for (let j = i; j < bases.length; j++) {
           const s = j === i ? seg : new Segment(this.io, this.dir, bases[j]!, now)
           truncatedBytes += j === i ? fileSize : this.io.size(s.logFd())
-          s.deleteFiles()
+          this.removeSegment(s)
           droppedSegments++
         }
         truncation ??= { file: seg.logPath, position: 0, reason }
@@ -1469,7 +1535,7 @@ export class LogCore implements Syncable {
         if (badAt >= 0) {
           truncatedBytes += fileSize - badAt
           truncation ??= { file: seg.logPath, position: badAt, reason }
-          this.io.truncate(seg.logFd(), badAt)
+          this.truncateSegment(seg, badAt)
           seg.size = badAt
           seg.offsetIndex.truncateToPosition(badAt)
           seg.timeIndex.truncateToKey(seg.nextKey)
@@ -1477,7 +1543,7 @@ export class LogCore implements Syncable {
           for (let j = i + 1; j < bases.length; j++) {
             const s = new Segment(this.io, this.dir, bases[j]!, now)
             truncatedBytes += this.io.size(s.logFd())
-            s.deleteFiles()
+            this.removeSegment(s)
             droppedSegments++
           }
           bases.length = i + 1
@@ -1606,6 +1672,7 @@ export class LogCore implements Syncable {
 
   /** fdatasync every dirty file, the active segment and the directory now (after open, at close). */
   async syncAll(): Promise<void> {
+    for (const s of this.segments) if (s.unsynced) s.dirty = true
     this.active.dirty = true
     this.dirDirty = true
     const job = this.beginSync()
@@ -1643,6 +1710,8 @@ export class LogCore implements Syncable {
     }
     this.closed = true
     this.sync.remove(this)
+    // a failed log keeps the journal's checkpoints from passing its acknowledged writes
+    if (!this.failed) this.sync.journal?.untrack(this)
     for (const s of this.segments) s.close()
     const ws = this.waiters
     this.waiters = []
@@ -1656,6 +1725,7 @@ export class LogCore implements Syncable {
   abandon(): void {
     this.closed = true
     this.sync.remove(this)
+    this.sync.journal?.untrack(this)
     for (const s of this.segments) s.close()
   }
 
@@ -1663,12 +1733,14 @@ export class LogCore implements Syncable {
   async destroy(): Promise<void> {
     this.closed = true
     this.sync.remove(this)
+    this.sync.journal?.untrack(this)
     for (const s of this.segments) s.close()
     const closedErr = new StorageError({ log: this.id, op: "delete", code: "ECLOSED", reason: "log deleted" })
     const ws = this.waiters
     this.waiters = []
     for (const w of ws) w.done(closedErr)
     this.rejectSyncWaiters(closedErr)
+    this.sync.journal?.deleteDir(this.dir)
     this.io.rmrf(this.dir)
   }
 }

@@ -19,6 +19,11 @@ export interface StorageConfigShape {
    * that do not set their own; 0 disables it.
    */
   readonly memoryTierBytes: number
+  /**
+   * Size of a node journal file (docs/node-log.md). With a policy that syncs,
+   * a group commit then fdatasyncs the journal alone; 0 turns it off.
+   */
+  readonly journalFileBytes: number
 }
 
 export const defaults: Omit<StorageConfigShape, "dataDir"> = {
@@ -26,7 +31,8 @@ export const defaults: Omit<StorageConfigShape, "dataDir"> = {
   segmentBytes: defaultLogConfig.segmentBytes,
   segmentMs: defaultLogConfig.segmentMs,
   indexIntervalBytes: defaultLogConfig.indexIntervalBytes,
-  memoryTierBytes: 32 * 1024 * 1024
+  memoryTierBytes: 32 * 1024 * 1024,
+  journalFileBytes: 64 * 1024 * 1024
 }
 
 const fsyncPolicyConfig = Config.string("fsyncPolicy").pipe(
@@ -62,6 +68,10 @@ export const config: Config.Config<StorageConfigShape> = Config.all({
   memoryTierBytes: Config.integer("memoryTierBytes").pipe(
     Config.withDescription("in-memory cache of recent entries per log, bytes"),
     Config.withDefault(defaults.memoryTierBytes)
+  ),
+  journalFileBytes: Config.integer("journalFileBytes").pipe(
+    Config.withDescription("size of a node journal file, bytes (0: no journal)"),
+    Config.withDefault(defaults.journalFileBytes)
   )
 }).pipe(Config.nested("storage"))
 

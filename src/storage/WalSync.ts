@@ -11,8 +11,17 @@
  * times on average). Overlapping is safe: fdatasync waits for the writeback
  * already in flight on its file, and a log's durable marks only move
  * forward (`beginSync` takes its targets when the pass starts).
+ *
+ * With a node `Journal` (docs/node-log.md), logs write their segments through
+ * it and a pass fdatasyncs the journal files written since the previous pass
+ * (usually one) instead of the segments; the logs' jobs then hold only the
+ * rare files written outside the journal (sealed indexes, truncated tails,
+ * new directories). A pass then completes its jobs only after every earlier
+ * pass has completed its own: a later pass may sync only the next journal
+ * file, and its records count only once the file before is durable too.
  */
 import type { FileIO, Fd } from "./FileIO.js"
+import type { Journal } from "./Journal.js"
 
 export type FsyncPolicy =
   /** An append that needs durability waits for the next group fsync (default). */
@@ -68,9 +77,16 @@ export class WalSync {
   private timer: ReturnType<typeof setInterval> | undefined
   private passWaiters: Array<() => void> = []
   private closed = false
+  /** Settles when the latest pass has completed its jobs. */
+  private lastPass: Promise<void> = Promise.resolve()
   readonly stats: WalSyncStats = { passes: 0, fdatasyncs: 0, failures: 0 }
 
-  constructor(readonly io: FileIO, readonly policy: FsyncPolicy) {
+  /**
+   * @param journal the node journal logs write through (only with a policy
+   *   that syncs: batch or interval).
+   */
+  constructor(readonly io: FileIO, readonly policy: FsyncPolicy, readonly journal?: Journal) {
+    if (journal !== undefined && policy._tag === "never") throw new Error("a journal needs a policy that syncs")
     if (policy._tag === "interval") {
       this.timer = setInterval(() => {
         if (this.dirty.size > 0) this.requestFlush()
@@ -128,28 +144,40 @@ export class WalSync {
       const j = l.beginSync()
       if (j) jobs.push(j)
     }
+    // in the same turn as beginSync: the journal records of those jobs are in these files
+    const journal = jobs.length > 0 && this.journal !== undefined ? this.journal.takeSyncTargets() : undefined
+    const previous = this.journal === undefined ? undefined : this.lastPass
+    let done!: () => void
+    this.lastPass = new Promise<void>((resolve) => (done = resolve))
     try {
       if (jobs.length > 0) {
         this.stats.passes++
-        await Promise.all(jobs.map((j) => this.runJob(j)))
+        const journalError = journal === undefined ? undefined : this.syncFiles(journal.fds, journal.dirs)
+        const results = await Promise.all([journalError, ...jobs.map((j) => this.syncFiles(j.fds, j.dirs))])
+        if (results[0] !== undefined) this.journal!.fail(results[0])
+        await previous
+        for (let i = 0; i < jobs.length; i++) jobs[i]!.complete(results[0] ?? results[i + 1])
+      } else {
+        await previous
       }
     } finally {
       this.inFlight--
+      done()
     }
     for (const w of waiters) w()
     if (this.again || this.passWaiters.length > 0) this.requestFlush()
   }
 
-  private async runJob(job: SyncJob): Promise<void> {
+  /** fdatasync `fds`, then fsync `dirs`; the error, if one failed. */
+  private async syncFiles(fds: ReadonlyArray<Fd>, dirs: ReadonlyArray<string>): Promise<unknown> {
     try {
-      await Promise.all(job.fds.map((fd) => this.io.fdatasync(fd)))
-      this.stats.fdatasyncs += job.fds.length
-      if (job.dirs.length > 0) await Promise.all(job.dirs.map((d) => this.io.fsyncDir(d)))
+      await Promise.all(fds.map((fd) => this.io.fdatasync(fd)))
+      this.stats.fdatasyncs += fds.length
+      if (dirs.length > 0) await Promise.all(dirs.map((d) => this.io.fsyncDir(d)))
+      return undefined
     } catch (e) {
       this.stats.failures++
-      job.complete(e)
-      return
+      return e
     }
-    job.complete(undefined)
   }
 }

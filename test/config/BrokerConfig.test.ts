@@ -10,6 +10,8 @@ describe("BrokerConfig", () => {
     const c = Either.getOrThrow(load({}))
     expect(c).toMatchObject({ kafkaHost: "127.0.0.1", kafkaPort: 9092, dataDir: "./data", autoCreateTopics: true, advertisedPort: 9092 })
     expect(c.walFsync).toEqual({ _tag: "batch" })
+    expect(c.walJournalFileBytes).toBe(64 * 1024 * 1024)
+    expect(Either.getOrThrow(load({ CHRONIK_WAL_JOURNAL_FILE_BYTES: "0" })).walJournalFileBytes).toBe(0)
   })
 
   it("reads CHRONIK_* variables in CONSTANT_CASE", () => {
@@ -27,6 +29,8 @@ describe("BrokerConfig", () => {
     [{ CHRONIK_KAFKA_PORT: "abc" }, "CHRONIK_KAFKA_PORT"],
     [{ CHRONIK_NUM_PARTITIONS: "0" }, "numPartitions (CHRONIK_NUM_PARTITIONS)"],
     [{ CHRONIK_LOG_SEGMENT_BYTES: "3" }, "logSegmentBytes"],
+    [{ CHRONIK_WAL_JOURNAL_FILE_BYTES: "1000" }, "walJournalFileBytes (CHRONIK_WAL_JOURNAL_FILE_BYTES)"],
+    [{ CHRONIK_WAL_JOURNAL_FILE_BYTES: "-1" }, "walJournalFileBytes (CHRONIK_WAL_JOURNAL_FILE_BYTES)"],
     [{ CHRONIK_DATA_DIR: " " }, "dataDir"]
   ])("rejects %j with a message naming the setting", (env, needle) => {
     const r = load(env)

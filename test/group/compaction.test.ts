@@ -501,7 +501,8 @@ describe("GroupStore compaction: crashes and I/O faults", () => {
       yield* workload(gc)
       const expected = yield* fold(store)
       const observed = yield* observe(gc, GROUPS)
-      plan.fdatasync = (file) => (file.endsWith(".log") ? "EIO" : undefined)
+      // segments, and the node journal (.wal) a group commit fdatasyncs instead of them
+      plan.fdatasync = (file) => (file.endsWith(".log") || file.endsWith(".wal") ? "EIO" : undefined)
       expect((yield* Effect.either(store.compact))._tag).toBe("Left")
       plan.fdatasync = undefined
       // fsyncgate: the log refuses further writes; the coordinator answers with the store's error

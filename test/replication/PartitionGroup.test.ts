@@ -41,8 +41,12 @@ const tmp = () => {
   return d
 }
 
-const start = async (dataDir: string, fileIO?: Parameters<typeof startInProcessBroker>[2]) => {
-  const b = await startInProcessBroker({}, dataDir, fileIO)
+const start = async (
+  dataDir: string,
+  fileIO?: Parameters<typeof startInProcessBroker>[2],
+  overrides: Parameters<typeof startInProcessBroker>[0] = {}
+) => {
+  const b = await startInProcessBroker(overrides, dataDir, fileIO)
   brokers.push(b)
   return b
 }
@@ -226,10 +230,12 @@ describe("partitions as one-voter Raft groups (standalone)", () => {
     }
   })
 
-  it("a failed sync stops that partition's group only: KAFKA_STORAGE_ERROR there, the others go on, a restart recovers it", async () => {
+  it("without the node journal, a failed sync stops that partition's group only: KAFKA_STORAGE_ERROR there, the others go on, a restart recovers it", async () => {
     const dataDir = tmp()
     const faults = instrument(nodeFileIO, {})
-    let b = await start(dataDir, { fileIO: faults.io })
+    // every pass fdatasyncs the partition's own segment (with the journal, see the next test)
+    const noJournal = { walJournalFileBytes: 0 }
+    let b = await start(dataDir, { fileIO: faults.io }, noJournal)
     await b.request(19, 7, {
       topics: [{ name: "ff", numPartitions: 2, replicationFactor: 1, assignments: [], configs: [] }],
       timeoutMs: 5000
@@ -254,7 +260,7 @@ describe("partitions as one-voter Raft groups (standalone)", () => {
     // acknowledged data of the failed partition is still readable
     expect((await fetchAll(b, "ff", 0)).records.map((r) => r.value)).toEqual(["a"])
     await stop(b)
-    b = await start(dataDir)
+    b = await start(dataDir, undefined, noJournal)
     const r = await produce(b, "ff", 0, ["again"])
     expect(r.errorCode).toBe(0)
     const values = (await fetchAll(b, "ff", 0)).records.map((x) => x.value)
