@@ -311,7 +311,7 @@ export class Journal {
       }
     }
     this.participants.clear()
-    await Promise.all(jobs.map(async ([p, j]) => {
+    const runJob = async ([p, j]: [JournalParticipant, SyncJob]) => {
       try {
         await Promise.all(j.fds.map((fd) => this.io.fdatasync(fd)))
         this.stats.checkpointFdatasyncs += j.fds.length
@@ -322,7 +322,10 @@ export class Journal {
         keep.push(p)
         j.complete(e)
       }
-    }))
+    }
+    // one log at a time: the group commit's journal fdatasync waits behind at most one of these
+    // (all at once raised the acks=all p99 from about 65 to 80 ms at 8 partitions)
+    for (const job of jobs) await runJob(job)
     for (const p of keep) this.participants.add(p)
     // the records of a log whose files are not durable must stay replayable: the position stays
     if (error !== undefined) throw error
