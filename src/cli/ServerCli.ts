@@ -59,7 +59,7 @@ export const options = {
     "wal-journal-file-bytes",
     "walJournalFileBytes",
     d.walJournalFileBytes,
-    "Size of a node journal file, the one file a group commit fdatasyncs (0: no journal, fdatasync every partition's segment)"
+    "With a size (e.g. 67108864), a group commit fdatasyncs one node journal file of that size instead of every partition's segment; pays with many partitions (0: no journal)"
   ),
   logSegmentBytes: int("log-segment-bytes", "logSegmentBytes", d.logSegmentBytes, "Default segment.bytes"),
   logSegmentMs: int("log-segment-ms", "logSegmentMs", d.logSegmentMs, "Default segment.ms"),

@@ -24,7 +24,7 @@ export interface BrokerConfigShape {
   readonly autoCreateTopics: boolean
   readonly numPartitions: number
   readonly walFsync: FsyncPolicy
-  /** Size of a node journal file (docs/node-log.md); 0 writes no journal (every pass fdatasyncs the segments). */
+  /** Size of a node journal file (docs/node-log.md); 0 (the default) writes no journal: every pass fdatasyncs the segments. */
   readonly walJournalFileBytes: number
   readonly logSegmentBytes: number
   readonly logSegmentMs: number
@@ -50,7 +50,8 @@ export const defaults = {
   autoCreateTopics: true,
   numPartitions: 1,
   walFsync: "batch",
-  walJournalFileBytes: 64 * 1024 * 1024,
+  // off: on this machine it pays only with many partitions (docs/PERFORMANCE.md, session 7)
+  walJournalFileBytes: 0,
   logSegmentBytes: 1024 * 1024 * 1024,
   logSegmentMs: 7 * 24 * 3600 * 1000,
   logRetentionMs: 7 * 24 * 3600 * 1000,

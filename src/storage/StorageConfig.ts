@@ -21,7 +21,7 @@ export interface StorageConfigShape {
   readonly memoryTierBytes: number
   /**
    * Size of a node journal file (docs/node-log.md). With a policy that syncs,
-   * a group commit then fdatasyncs the journal alone; 0 turns it off.
+   * a group commit then fdatasyncs the journal alone; 0 (the default) turns it off.
    */
   readonly journalFileBytes: number
 }
@@ -32,7 +32,7 @@ export const defaults: Omit<StorageConfigShape, "dataDir"> = {
   segmentMs: defaultLogConfig.segmentMs,
   indexIntervalBytes: defaultLogConfig.indexIntervalBytes,
   memoryTierBytes: 32 * 1024 * 1024,
-  journalFileBytes: 64 * 1024 * 1024
+  journalFileBytes: 0
 }
 
 const fsyncPolicyConfig = Config.string("fsyncPolicy").pipe(
@@ -70,7 +70,7 @@ export const config: Config.Config<StorageConfigShape> = Config.all({
     Config.withDefault(defaults.memoryTierBytes)
   ),
   journalFileBytes: Config.integer("journalFileBytes").pipe(
-    Config.withDescription("size of a node journal file, bytes (0: no journal)"),
+    Config.withDescription("size of a node journal file, bytes (0, the default: no journal)"),
     Config.withDefault(defaults.journalFileBytes)
   )
 }).pipe(Config.nested("storage"))

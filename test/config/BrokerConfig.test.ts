@@ -10,8 +10,8 @@ describe("BrokerConfig", () => {
     const c = Either.getOrThrow(load({}))
     expect(c).toMatchObject({ kafkaHost: "127.0.0.1", kafkaPort: 9092, dataDir: "./data", autoCreateTopics: true, advertisedPort: 9092 })
     expect(c.walFsync).toEqual({ _tag: "batch" })
-    expect(c.walJournalFileBytes).toBe(64 * 1024 * 1024)
-    expect(Either.getOrThrow(load({ CHRONIK_WAL_JOURNAL_FILE_BYTES: "0" })).walJournalFileBytes).toBe(0)
+    expect(c.walJournalFileBytes).toBe(0)
+    expect(Either.getOrThrow(load({ CHRONIK_WAL_JOURNAL_FILE_BYTES: "67108864" })).walJournalFileBytes).toBe(67108864)
   })
 
   it("reads CHRONIK_* variables in CONSTANT_CASE", () => {

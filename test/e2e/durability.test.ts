@@ -8,10 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type BrokerProcess, startBroker } from "../support/broker.js"
 import { connectRaw, readPartition } from "../support/rawClient.js"
 
-describe("crash durability (real process)", () => {
+describe.each([
+  ["segments synced by each group commit (default)", "0"],
+  ["with the node journal (--wal-journal-file-bytes)", "65536"]
+])("crash durability (real process), %s", (_name, journalFileBytes) => {
   let broker: BrokerProcess
   beforeAll(async () => {
-    broker = await startBroker({ env: { CHRONIK_WAL_FSYNC: "batch" } })
+    // with the journal, acks=all waits for the journal's fdatasync only: the restart must replay it
+    broker = await startBroker({ env: { CHRONIK_WAL_FSYNC: "batch", CHRONIK_WAL_JOURNAL_FILE_BYTES: journalFileBytes } })
   })
   afterAll(async () => {
     await broker.cleanup()

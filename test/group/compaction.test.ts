@@ -336,7 +336,8 @@ describe("GroupStore compaction: crashes and I/O faults", () => {
     )
   }
 
-  it.scoped("RecordLog: a kill -9 at every file-system step of a rewrite in many writes over many segments", () =>
+  for (const journalFileBytes of [0, 65536]) {
+  it.scoped(`RecordLog: a kill -9 at every file-system step of a rewrite in many writes over many segments${journalFileBytes > 0 ? " (node journal)" : ""}`, () =>
     Effect.gen(function* () {
       // payload: "key=value", or "key" alone for a tombstone
       const compaction: RecordLog.Compaction = {
@@ -353,7 +354,7 @@ describe("GroupStore compaction: crashes and I/O faults", () => {
               Layer.provide(
                 Layer.mergeAll(
                   Layer.succeed(LogStore.StorageFileIO, io),
-                  Layer.succeed(StorageConfig, { ...storageDefaults, dataDir: DATA_DIR, segmentBytes: 4096 })
+                  Layer.succeed(StorageConfig, { ...storageDefaults, dataDir: DATA_DIR, segmentBytes: 4096, journalFileBytes })
                 )
               )
             )
@@ -399,6 +400,7 @@ describe("GroupStore compaction: crashes and I/O faults", () => {
     }),
     120_000
   )
+  }
 
   it.scoped("a kill -9 during an automatic compaction triggered by a commit loses no acknowledged commit", () =>
     Effect.gen(function* () {
@@ -501,8 +503,7 @@ describe("GroupStore compaction: crashes and I/O faults", () => {
       yield* workload(gc)
       const expected = yield* fold(store)
       const observed = yield* observe(gc, GROUPS)
-      // segments, and the node journal (.wal) a group commit fdatasyncs instead of them
-      plan.fdatasync = (file) => (file.endsWith(".log") || file.endsWith(".wal") ? "EIO" : undefined)
+      plan.fdatasync = (file) => (file.endsWith(".log") ? "EIO" : undefined)
       expect((yield* Effect.either(store.compact))._tag).toBe("Left")
       plan.fdatasync = undefined
       // fsyncgate: the log refuses further writes; the coordinator answers with the store's error

@@ -217,6 +217,25 @@ describe("node journal", () => {
     expect(keys(await openLog(after, "n-0"))).toEqual(range(0, 10))
   })
 
+  it("a node started without the journal after a crash still replays it, then removes it", async () => {
+    const mem = new MemoryFileIO()
+    const node = await startNode(mem)
+    const log = await openLog(node, "w-0")
+    await put(log, 0, 25)
+    const crashed = mem.crash()
+    const { journal, replay } = await openJournal(crashed, ROOT, undefined)
+    expect(journal).toBeUndefined()
+    expect(replay.records).toBe(1)
+    expect(crashed.exists(path.join(ROOT, JOURNAL_DIR))).toBe(false)
+    // every pass now fdatasyncs the segments themselves
+    const sync = new WalSync(crashed, FsyncPolicy.batch)
+    const reopened = LogCore.open(crashed, sync, "w-0", path.join(ROOT, "w-0"), testConfig(), 0)
+    expect(keys(reopened)).toEqual(range(0, 25))
+    reopened.append(entries(25, 5), 0)
+    await reopened.awaitDurable(29)
+    expect(keys(LogCore.open(crashed.crash(), sync, "w-0", path.join(ROOT, "w-0"), testConfig(), 0))).toEqual(range(0, 30))
+  })
+
   it("a replay interrupted by a crash can run again with the same result", async () => {
     const mem = new MemoryFileIO()
     const node = await startNode(mem)
