@@ -116,6 +116,8 @@ export class Journal {
   /** Replay starts here (durable in checkpoint.json). */
   private checkpointAt: JournalPosition
   private dirty = new Set<Fd>()
+  /** Journal fds a running pass is syncing (such a file is never closed by `trimFiles`). */
+  private syncing = new Map<Fd, number>()
   /** A journal file was created since the last pass: its directory entry needs an fsync. */
   private dirDirty = false
   private participants = new Set<JournalParticipant>()
@@ -153,7 +155,17 @@ export class Journal {
     if (this.dirty.size === 0) return { fds: [], dirs }
     const fds = [...this.dirty]
     this.dirty.clear()
+    for (const fd of fds) this.syncing.set(fd, (this.syncing.get(fd) ?? 0) + 1)
     return { fds, dirs }
+  }
+
+  /** The pass that took `fds` from `takeSyncTargets` is done with them. */
+  released(fds: ReadonlyArray<Fd>): void {
+    for (const fd of fds) {
+      const n = (this.syncing.get(fd) ?? 1) - 1
+      if (n > 0) this.syncing.set(fd, n)
+      else this.syncing.delete(fd)
+    }
   }
 
   /** `log` has journaled writes that its own files do not hold durably yet. */
@@ -337,7 +349,10 @@ export class Journal {
 
   /** Remove free files beyond `keepFiles` (a burst can make the journal grow). */
   private trimFiles(): void {
-    let free = this.files.filter((f) => f !== this.current && f.gen < this.checkpointAt.gen)
+    // not a file with writes no pass has taken yet, or one a running pass is syncing
+    const free = this.files.filter((f) =>
+      f !== this.current && f.gen < this.checkpointAt.gen && !this.dirty.has(f.fd) && !this.syncing.has(f.fd)
+    )
     let excess = this.files.length - this.options.keepFiles
     while (excess > 0 && free.length > 0) {
       const f = free.pop()!

@@ -209,7 +209,11 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         logs.clear()
         yield* Effect.forEach(all, (l) => Effect.ignoreLogged(l.close), { concurrency: "unbounded", discard: true })
         sync.close()
-        if (journal) yield* Effect.ignoreLogged(Effect.tryPromise(() => journal.close()))
+        if (journal) {
+          // no pass may still be syncing a journal file when it closes
+          yield* Effect.promise(() => sync.idle())
+          yield* Effect.ignoreLogged(Effect.tryPromise(() => journal.close()))
+        }
       })
     )
 

@@ -472,11 +472,12 @@ export class LogCore implements Syncable, JournalParticipant {
       this.segments[this.segments.length - 1] = seg
     } else {
       try {
-        old.seal()
         // its final size: replay cuts anything a crash left past it (a sealed segment is read strictly)
         this.sync.journal?.truncate(old.logPath, old.size)
+        old.seal()
       } catch (e) {
-        this.removeSegment(seg)
+        // never written: nothing in the journal refers to it
+        seg.deleteFiles()
         throw this.err("roll", e)
       }
       this.segments.push(seg)

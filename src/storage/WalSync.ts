@@ -126,6 +126,11 @@ export class WalSync {
     })
   }
 
+  /** Settles when the pass started last has completed (with a journal, passes complete in order). */
+  idle(): Promise<void> {
+    return this.lastPass
+  }
+
   close(): void {
     this.closed = true
     if (this.timer) clearInterval(this.timer)
@@ -154,6 +159,7 @@ export class WalSync {
         this.stats.passes++
         const journalError = journal === undefined ? undefined : this.syncFiles(journal.fds, journal.dirs)
         const results = await Promise.all([journalError, ...jobs.map((j) => this.syncFiles(j.fds, j.dirs))])
+        if (journal !== undefined) this.journal!.released(journal.fds)
         if (results[0] !== undefined) this.journal!.fail(results[0])
         await previous
         for (let i = 0; i < jobs.length; i++) jobs[i]!.complete(results[0] ?? results[i + 1])

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FsyncPolicy, MemoryFileIO, WalSync, instrument, nodeFileIO } from "../../src/storage/index.js"
-import { entry, openCore, rmDir, tmpDir } from "./helpers.js"
+import { entry, holdingFdatasync, openCore, rmDir, tmpDir } from "./helpers.js"
 import * as path from "node:path"
 
 describe("group commit", () => {
@@ -46,25 +46,12 @@ describe("group commit", () => {
   })
 
   it("a write that misses a running pass starts the next one at once; at most two overlap; durable marks only move forward", async () => {
-    const mem = new MemoryFileIO()
-    const held: Array<() => void> = []
-    let hold = false
-    // while `hold`, fdatasync runs only when the test releases it (it then flushes what is written by then, as the kernel does)
-    const io = new Proxy(mem, {
-      get(target, key) {
-        if (key === "fdatasync") {
-          return (fd: number) =>
-            hold
-              ? new Promise<void>((resolve, reject) => held.push(() => target.fdatasync(fd).then(resolve, reject)))
-              : target.fdatasync(fd)
-        }
-        const v = Reflect.get(target, key, target)
-        return typeof v === "function" ? v.bind(target) : v
-      }
-    }) as MemoryFileIO
+    // while `state.hold`, fdatasync runs only when the test releases it
+    const { io, state } = holdingFdatasync(new MemoryFileIO())
+    const held = state.held
     const tick = () => new Promise((res) => setImmediate(res))
     const { log, sync } = await openCore(io, "/d/l")
-    hold = true
+    state.hold = true
     const passes = sync.stats.passes
     const done = [false, false, false]
     log.append([entry(0)], 0)
@@ -96,7 +83,7 @@ describe("group commit", () => {
     expect(log.durableNextKey).toBe(3)
     expect(done).toEqual([true, true, true])
     expect(sync.stats.passes - passes).toBe(3)
-    hold = false
+    state.hold = false
     await log.close()
   })
 

@@ -101,3 +101,25 @@ export const useFileBackends = () => {
   ]
   return { dirs, backends }
 }
+
+/**
+ * `mem` whose fdatasync, while `hold` is on, waits until the test releases it
+ * (each held call is a function in `held`; it then syncs what is written by
+ * then, as the kernel does).
+ */
+export const holdingFdatasync = (mem: MemoryFileIO) => {
+  const state = { hold: false, held: [] as Array<() => void> }
+  const io = new Proxy(mem, {
+    get(target, key) {
+      if (key === "fdatasync") {
+        return (fd: number) =>
+          state.hold
+            ? new Promise<void>((resolve, reject) => state.held.push(() => target.fdatasync(fd).then(resolve, reject)))
+            : target.fdatasync(fd)
+      }
+      const v = Reflect.get(target, key, target)
+      return typeof v === "function" ? v.bind(target) : v
+    }
+  }) as MemoryFileIO
+  return { io, state }
+}

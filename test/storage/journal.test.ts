@@ -12,7 +12,7 @@ import { JOURNAL_DIR, type Journal } from "../../src/storage/Journal.js"
 import { openJournal, type ReplayReport } from "../../src/storage/JournalReplay.js"
 import { LogCore, type LogConfig } from "../../src/storage/SegmentedLog.js"
 import { FsyncPolicy, WalSync } from "../../src/storage/WalSync.js"
-import { entries, entry, payloadFor, readAll, testConfig } from "./helpers.js"
+import { entries, entry, holdingFdatasync, payloadFor, readAll, testConfig } from "./helpers.js"
 
 const ROOT = "/data"
 
@@ -255,25 +255,12 @@ describe("node journal", () => {
 
 describe("node journal passes", () => {
   it("a pass completes only after every earlier pass has (a later pass may sync only the next journal file)", async () => {
-    const mem = new MemoryFileIO()
-    const held: Array<() => void> = []
-    let hold = false
-    const io = new Proxy(mem, {
-      get(target, key) {
-        if (key === "fdatasync") {
-          return (fd: number) =>
-            hold
-              ? new Promise<void>((resolve, reject) => held.push(() => target.fdatasync(fd).then(resolve, reject)))
-              : target.fdatasync(fd)
-        }
-        const v = Reflect.get(target, key, target)
-        return typeof v === "function" ? v.bind(target) : v
-      }
-    }) as MemoryFileIO
+    const { io, state } = holdingFdatasync(new MemoryFileIO())
+    const held = state.held
     const tick = () => new Promise((res) => setImmediate(res))
     const node = await startNode(io)
     const log = await openLog(node, "o-0")
-    hold = true
+    state.hold = true
     log.append([entry(0)], 0)
     const done = [false, false]
     void log.awaitDurable(0).then(() => (done[0] = true))
@@ -289,7 +276,7 @@ describe("node journal passes", () => {
     expect(done).toEqual([false, false])
     expect(log.durableNextKey).toBe(0)
     held[0]!()
-    hold = false
+    state.hold = false
     await tick()
     await tick()
     expect(done).toEqual([true, true])
