@@ -27,7 +27,7 @@
 import { crc32c } from "@node-rs/crc32"
 import * as path from "node:path"
 import type { Fd, FileIO } from "./FileIO.js"
-import type { SyncJob } from "./WalSync.js"
+import { syncFilesThenDirs, type SyncJob } from "./WalSync.js"
 
 export const JOURNAL_DIR = ".journal"
 export const JOURNAL_CHECKPOINT = "checkpoint.json"
@@ -325,9 +325,8 @@ export class Journal {
     this.participants.clear()
     const runJob = async ([p, j]: [JournalParticipant, SyncJob]) => {
       try {
-        await Promise.all(j.fds.map((fd) => this.io.fdatasync(fd)))
+        await syncFilesThenDirs(this.io, j.fds, j.dirs)
         this.stats.checkpointFdatasyncs += j.fds.length
-        if (j.dirs.length > 0) await Promise.all(j.dirs.map((d) => this.io.fsyncDir(d)))
         j.complete(undefined)
       } catch (e) {
         error ??= e
@@ -370,6 +369,8 @@ export class Journal {
    */
   async close(): Promise<void> {
     if (this.closed) return
+    // the final checkpoint below replaces any further one a running checkpoint would start
+    this.checkpointAgain = false
     try {
       if (this.checkpointing) await this.checkpointing.catch(() => undefined)
       if (!this.failed) await this.runCheckpoint()

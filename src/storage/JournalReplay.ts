@@ -174,19 +174,20 @@ export const replayJournal = async (io: FileIO, root: string): Promise<ReplayRep
             break
           }
           case RecordKind.Delete:
-            closeUnder(target, true)
-            io.unlink(target)
-            removed.add(target)
+          case RecordKind.DeleteDir: {
+            const single = kind === RecordKind.Delete
+            closeUnder(target, single)
+            if (single) {
+              io.unlink(target)
+              removed.add(target)
+            } else {
+              io.rmrf(target)
+              removedDirs.push(target)
+            }
             touchedDirs.add(path.dirname(target))
             records++
             break
-          case RecordKind.DeleteDir:
-            closeUnder(target, false)
-            io.rmrf(target)
-            removedDirs.push(target)
-            touchedDirs.add(path.dirname(target))
-            records++
-            break
+          }
           default:
             end = `${path.basename(file)} at ${at - len}: unknown record kind ${kind}`
             break scan

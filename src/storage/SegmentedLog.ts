@@ -38,7 +38,7 @@ import { MemoryTier } from "./MemoryTier.js"
 import { pooledReadSize, readBuffers } from "./ReadBufferPool.js"
 import { Segment, parseSegmentName } from "./Segment.js"
 import type { JournalParticipant } from "./Journal.js"
-import type { SyncJob, Syncable, WalSync } from "./WalSync.js"
+import { syncFilesThenDirs, type SyncJob, type Syncable, type WalSync } from "./WalSync.js"
 
 export interface LogConfig {
   /** Roll when a segment would exceed this many bytes (Kafka segment.bytes). */
@@ -1679,8 +1679,7 @@ export class LogCore implements Syncable, JournalParticipant {
     const job = this.beginSync()
     if (!job) return
     try {
-      await Promise.all(job.fds.map((fd) => this.io.fdatasync(fd)))
-      if (job.dirs.length > 0) await Promise.all(job.dirs.map((d) => this.io.fsyncDir(d)))
+      await syncFilesThenDirs(this.io, job.fds, job.dirs)
     } catch (e) {
       job.complete(e)
       throw this.failed ?? this.err("sync", e)

@@ -47,6 +47,12 @@ export const FsyncPolicy = {
   format: (p: FsyncPolicy): string => (p._tag === "interval" ? `interval:${p.ms}` : p._tag)
 }
 
+/** fdatasync `fds` in parallel, then fsync `dirs` (a new file's entry is durable only once its data is). */
+export const syncFilesThenDirs = async (io: FileIO, fds: ReadonlyArray<Fd>, dirs: ReadonlyArray<string>): Promise<void> => {
+  await Promise.all(fds.map((fd) => io.fdatasync(fd)))
+  if (dirs.length > 0) await Promise.all(dirs.map((d) => io.fsyncDir(d)))
+}
+
 /** One log's share of a pass. */
 export interface SyncJob {
   readonly fds: ReadonlyArray<Fd>
@@ -149,18 +155,21 @@ export class WalSync {
       const j = l.beginSync()
       if (j) jobs.push(j)
     }
+    const journal = this.journal
     // in the same turn as beginSync: the journal records of those jobs are in these files
-    const journal = jobs.length > 0 && this.journal !== undefined ? this.journal.takeSyncTargets() : undefined
-    const previous = this.journal === undefined ? undefined : this.lastPass
+    const targets = jobs.length > 0 && journal !== undefined ? journal.takeSyncTargets() : undefined
+    const previous = journal === undefined ? undefined : this.lastPass
     let done!: () => void
     this.lastPass = new Promise<void>((resolve) => (done = resolve))
     try {
       if (jobs.length > 0) {
         this.stats.passes++
-        const journalError = journal === undefined ? undefined : this.syncFiles(journal.fds, journal.dirs)
-        const results = await Promise.all([journalError, ...jobs.map((j) => this.syncFiles(j.fds, j.dirs))])
-        if (journal !== undefined) this.journal!.released(journal.fds)
-        if (results[0] !== undefined) this.journal!.fail(results[0])
+        const journalSync = targets === undefined ? undefined : this.syncFiles(targets.fds, targets.dirs)
+        const results = await Promise.all([journalSync, ...jobs.map((j) => this.syncFiles(j.fds, j.dirs))])
+        if (targets !== undefined) {
+          journal!.released(targets.fds)
+          if (results[0] !== undefined) journal!.fail(results[0])
+        }
         await previous
         for (let i = 0; i < jobs.length; i++) jobs[i]!.complete(results[0] ?? results[i + 1])
       } else {
@@ -177,9 +186,8 @@ export class WalSync {
   /** fdatasync `fds`, then fsync `dirs`; the error, if one failed. */
   private async syncFiles(fds: ReadonlyArray<Fd>, dirs: ReadonlyArray<string>): Promise<unknown> {
     try {
-      await Promise.all(fds.map((fd) => this.io.fdatasync(fd)))
+      await syncFilesThenDirs(this.io, fds, dirs)
       this.stats.fdatasyncs += fds.length
-      if (dirs.length > 0) await Promise.all(dirs.map((d) => this.io.fsyncDir(d)))
       return undefined
     } catch (e) {
       this.stats.failures++

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as path from "node:path"
-import { MemoryFileIO, type FileIO } from "../../src/storage/FileIO.js"
+import { MemoryFileIO, instrument, type FileIO } from "../../src/storage/FileIO.js"
 import { JOURNAL_DIR, type Journal } from "../../src/storage/Journal.js"
 import { openJournal, type ReplayReport } from "../../src/storage/JournalReplay.js"
 import { LogCore, type LogConfig } from "../../src/storage/SegmentedLog.js"
@@ -285,43 +285,18 @@ describe("node journal passes", () => {
 })
 
 describe("node journal failures", () => {
-  const failing = (mem: MemoryFileIO, fails: (file: string) => boolean) => {
-    const byFd = new Map<number, string>()
-    let armed = false
-    const io = new Proxy(mem, {
-      get(target, key) {
-        if (key === "open") {
-          return (p: string) => {
-            const fd = target.open(p)
-            byFd.set(fd, p)
-            return fd
-          }
-        }
-        if (key === "fdatasync") {
-          return (fd: number) =>
-            armed && fails(byFd.get(fd) ?? "")
-              ? Promise.reject(Object.assign(new Error("EIO: injected"), { code: "EIO" }))
-              : target.fdatasync(fd)
-        }
-        const v = Reflect.get(target, key, target)
-        return typeof v === "function" ? v.bind(target) : v
-      }
-    }) as MemoryFileIO
-    return { io, arm: (on: boolean) => void (armed = on) }
-  }
-
   it("a failed journal fdatasync fails the waiting appends and stops every log's writes; acknowledged data survives", async () => {
     const mem = new MemoryFileIO()
-    const f = failing(mem, (file) => file.includes(JOURNAL_DIR))
-    const node = await startNode(f.io)
+    const { io, plan } = instrument(mem)
+    const node = await startNode(io)
     const a = await openLog(node, "x-0")
     const b = await openLog(node, "x-1")
     await put(a, 0, 5)
     await put(b, 0, 5)
-    f.arm(true)
+    plan.fdatasync = (file) => (file.includes(JOURNAL_DIR) ? "EIO" : undefined)
     a.append([entry(5)], 0)
     await expect(a.awaitDurable(5)).rejects.toMatchObject({ _tag: "StorageError" })
-    f.arm(false)
+    plan.fdatasync = undefined
     // the journal's state is unknown after a failed fdatasync: nothing more is written through it
     expect(() => b.append([entry(5)], 0)).toThrow()
     const after = await startNode(mem.crash())
@@ -331,15 +306,15 @@ describe("node journal failures", () => {
 
   it("a failed segment fdatasync in a checkpoint fails that log only, and keeps its records replayable", async () => {
     const mem = new MemoryFileIO()
-    const f = failing(mem, (file) => file.includes(`${path.sep}y-0${path.sep}`))
-    const node = await startNode(f.io)
+    const { io, plan } = instrument(mem)
+    const node = await startNode(io)
     const a = await openLog(node, "y-0")
     const b = await openLog(node, "y-1")
     await put(a, 0, 5)
     await put(b, 0, 5)
-    f.arm(true)
+    plan.fdatasync = (file) => (file.includes(`${path.sep}y-0${path.sep}`) ? "EIO" : undefined)
     await expect(node.journal.checkpoint()).rejects.toThrow()
-    f.arm(false)
+    plan.fdatasync = undefined
     expect(() => a.append([entry(5)], 0)).toThrow()
     await put(b, 5, 5)
     // until a restart replays them, the failed log's acknowledged writes keep the checkpoint where it is
