@@ -33,6 +33,7 @@ const storageConfig = Layer.effect(
     dataDir: c.dataDir,
     fsyncPolicy: c.walFsync,
     journalFileBytes: c.walJournalFileBytes,
+    backgroundSyncDelayMs: c.walBackgroundSyncMs,
     segmentBytes: c.logSegmentBytes,
     segmentMs: c.logSegmentMs,
     indexIntervalBytes: 4096,

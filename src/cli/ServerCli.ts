@@ -61,6 +61,12 @@ export const options = {
     d.walJournalFileBytes,
     "With a size (e.g. 67108864), a group commit fdatasyncs one node journal file of that size instead of every partition's segment; pays with many partitions (0: no journal)"
   ),
+  walBackgroundSyncMs: int(
+    "wal-background-sync-ms",
+    "walBackgroundSyncMs",
+    d.walBackgroundSyncMs,
+    "With batch, a sync that no reply waits for (the commit of acks=0/1 records) may wait this long to cover more writes; such records reach consumers up to this much later (0: sync at once, max 1000)"
+  ),
   logSegmentBytes: int("log-segment-bytes", "logSegmentBytes", d.logSegmentBytes, "Default segment.bytes"),
   logSegmentMs: int("log-segment-ms", "logSegmentMs", d.logSegmentMs, "Default segment.ms"),
   logRetentionMs: int("log-retention-ms", "logRetentionMs", d.logRetentionMs, "Default retention.ms (-1: forever)"),

@@ -26,6 +26,12 @@ export interface BrokerConfigShape {
   readonly walFsync: FsyncPolicy
   /** Size of a node journal file (docs/node-log.md); 0 (the default) writes no journal: every pass fdatasyncs the segments. */
   readonly walJournalFileBytes: number
+  /**
+   * Under `batch`, how long (ms) a sync pass that no reply waits for may wait to
+   * cover more writes: the Raft commit of acks=0/1 records, which then reach
+   * consumers up to this much later; 0 syncs at once.
+   */
+  readonly walBackgroundSyncMs: number
   readonly logSegmentBytes: number
   readonly logSegmentMs: number
   readonly logRetentionMs: number
@@ -52,6 +58,7 @@ export const defaults = {
   walFsync: "batch",
   // off: on this machine it pays only with many partitions (docs/PERFORMANCE.md, session 7)
   walJournalFileBytes: 0,
+  walBackgroundSyncMs: 5,
   logSegmentBytes: 1024 * 1024 * 1024,
   logSegmentMs: 7 * 24 * 3600 * 1000,
   logRetentionMs: 7 * 24 * 3600 * 1000,
@@ -102,6 +109,7 @@ export const validate = (input: BrokerConfigInput): Either.Either<BrokerConfigSh
   intIn("socketRequestMaxBytes", "CHRONIK_SOCKET_REQUEST_MAX_BYTES", input.socketRequestMaxBytes, 1, 2 ** 31 - 1)
   intIn("connectionsMaxIdleMs", "CHRONIK_CONNECTIONS_MAX_IDLE_MS", input.connectionsMaxIdleMs, 1, 2 ** 31 - 1)
   intIn("memoryTierBytes", "CHRONIK_MEMORY_TIER_BYTES", input.memoryTierBytes, 0, Number.MAX_SAFE_INTEGER)
+  intIn("walBackgroundSyncMs", "CHRONIK_WAL_BACKGROUND_SYNC_MS", input.walBackgroundSyncMs, 0, 1000)
   const journal = input.walJournalFileBytes
   if (journal !== 0 && (!Number.isInteger(journal) || journal < 65536 || journal > 2 ** 31 - 1)) {
     problems.push(
@@ -134,6 +142,7 @@ export const validate = (input: BrokerConfigInput): Either.Either<BrokerConfigSh
     numPartitions: input.numPartitions,
     walFsync: fsync,
     walJournalFileBytes: input.walJournalFileBytes,
+    walBackgroundSyncMs: input.walBackgroundSyncMs,
     logSegmentBytes: input.logSegmentBytes,
     logSegmentMs: input.logSegmentMs,
     logRetentionMs: input.logRetentionMs,
@@ -158,6 +167,7 @@ export const configInput: Config.Config<BrokerConfigInput> = Config.all({
   numPartitions: Config.integer("numPartitions").pipe(Config.withDefault(defaults.numPartitions)),
   walFsync: Config.string("walFsync").pipe(Config.withDefault(defaults.walFsync)),
   walJournalFileBytes: Config.integer("walJournalFileBytes").pipe(Config.withDefault(defaults.walJournalFileBytes)),
+  walBackgroundSyncMs: Config.integer("walBackgroundSyncMs").pipe(Config.withDefault(defaults.walBackgroundSyncMs)),
   logSegmentBytes: Config.integer("logSegmentBytes").pipe(Config.withDefault(defaults.logSegmentBytes)),
   logSegmentMs: Config.integer("logSegmentMs").pipe(Config.withDefault(defaults.logSegmentMs)),
   logRetentionMs: Config.integer("logRetentionMs").pipe(Config.withDefault(defaults.logRetentionMs)),

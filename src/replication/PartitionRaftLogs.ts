@@ -74,8 +74,12 @@ export interface PartitionRaftOps {
   readonly nextKey: () => number
   /** Writes frames synchronously (to the OS, not yet durable); throws the LogError. */
   readonly append: (frames: ReadonlyArray<RaftFrame>) => void
-  /** Calls `done` once everything written so far is durable under the fsync policy. */
-  readonly onSynced: (done: (error?: LogError) => void) => void
+  /**
+   * Calls `done` once everything written so far is durable under the fsync
+   * policy. `background`: nobody's reply waits for it, so its sync pass may wait
+   * (the store's background sync delay).
+   */
+  readonly onSynced: (done: (error?: LogError) => void, background?: boolean) => void
   /** The raft state file (hard state + membership), undefined if absent. */
   readonly readState: () => Uint8Array | undefined
   /** Replaces the raft state file atomically and durably. */
@@ -336,7 +340,9 @@ export const makePartitionRaftLogs = (): PartitionRaftLogs => {
     onDurable: (group, done) => {
       const g = groups.get(group)
       if (g === undefined) return done(new Error(`partition group ${group} is not registered with the store`))
-      g.ops.onSynced(done)
+      // a leader's commit notice: an acks=all produce waiting on it asks for its own sync at once
+      // (`PartitionReplica.whenCommitted`), so this one may wait for the background delay
+      g.ops.onSynced(done, true)
     },
     append: (group, entries) =>
       Effect.mapError(persist([{ group, entries }]), (e) => new RaftLogStoreError({ group, reason: e.message, cause: e })),

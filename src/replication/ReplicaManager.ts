@@ -49,7 +49,7 @@ export const partitionLogFromSegmentedLog = (log: SegmentedLog): PartitionLog =>
     append: (frames) => {
       log.core.append(frames, Date.now())
     },
-    onSynced: (done) => log.core.onSynced(done),
+    onSynced: (done, background) => log.core.onSynced(done, background),
     readState: () => log.core.fileIO.readFile(path.join(log.core.dir, RAFT_STATE_FILE)),
     writeState: (bytes) => log.core.fileIO.writeFileDurable(path.join(log.core.dir, RAFT_STATE_FILE), bytes)
   },

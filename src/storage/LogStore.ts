@@ -131,7 +131,7 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         `node journal replayed: ${replay.records} records (${replay.bytes} bytes), ${replay.skipped} for removed files; ${replay.end}`
       )
     }
-    const sync = new WalSync(io, cfg.fsyncPolicy, journal)
+    const sync = new WalSync(io, cfg.fsyncPolicy, journal, cfg.backgroundSyncDelayMs)
     const logs = new Map<string, SegmentedLog>()
     const lock = yield* Effect.makeSemaphore(1)
     const serialized = lock.withPermits(1)

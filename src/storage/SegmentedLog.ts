@@ -142,6 +142,8 @@ interface SyncWaiter {
   /** writeSeq at the time of the call. */
   readonly seq: number
   readonly done: (error?: StorageError) => void
+  /** Nobody's reply waits for it: its pass may wait (a `WalSync` background request). */
+  readonly background: boolean
 }
 
 interface Waiter {
@@ -527,15 +529,16 @@ export class LogCore implements Syncable, JournalParticipant {
    * the call is durable per the fsync policy: at once under `never` or if it
    * already is, with the error if the log fails or closes first. Unlike
    * `onDurable(key)` it also covers empty-range entries, which take no key.
-   * Uses the same group-commit passes.
+   * Uses the same group-commit passes. `background`: nobody's reply waits for
+   * it, so its pass may wait for the store's background sync delay.
    */
-  onSynced(done: (error?: StorageError) => void): void {
+  onSynced(done: (error?: StorageError) => void, background = false): void {
     if (this.failed) return done(this.failed)
     if (this.closed) return done(new StorageError({ log: this.id, op: "onSynced", code: "ECLOSED", reason: "log is closed" }))
     if (this.sync.policy._tag === "never" || this.writeSeq <= this.syncedSeq) return done()
-    this.syncWaiters.push({ seq: this.writeSeq, done })
+    this.syncWaiters.push({ seq: this.writeSeq, done, background })
     this.sync.markDirty(this)
-    if (this.sync.policy._tag === "batch") this.sync.requestFlush()
+    if (this.sync.policy._tag === "batch") this.sync.requestFlush(background)
   }
 
   /** `onSynced` as a promise. */
@@ -617,10 +620,14 @@ export class LogCore implements Syncable, JournalParticipant {
           this.checkpointDirty ||= checkpoint
           this.sync.markDirty(this)
         }
-        this.resolveWaiters()
+        const keyWaitersResolved = this.resolveWaiters()
         if ((this.waiters.length > 0 || this.syncWaiters.length > 0) && this.sync.policy._tag === "batch") {
           this.sync.markDirty(this)
-          this.sync.requestFlush()
+          // a background waiter left behind a resolved key waiter is likely the commit notice that
+          // waiter's reply needs (acks=all), registered after this pass began: no delay for it then
+          const background = !keyWaitersResolved && this.waiters.length === 0 &&
+            this.syncWaiters.every((w) => w.background)
+          this.sync.requestFlush(background)
         }
       }
     }
@@ -663,7 +670,8 @@ export class LogCore implements Syncable, JournalParticipant {
     }
   }
 
-  private resolveWaiters(): void {
+  /** Calls the waiters the durable marks now cover; true if a key waiter (`onDurable`) was among them. */
+  private resolveWaiters(): boolean {
     if (this.syncWaiters.length > 0) {
       const keepSync: Array<SyncWaiter> = []
       const ready: Array<SyncWaiter> = []
@@ -671,13 +679,17 @@ export class LogCore implements Syncable, JournalParticipant {
       this.syncWaiters = keepSync
       for (const w of ready) w.done()
     }
-    if (this.waiters.length === 0) return
+    if (this.waiters.length === 0) return false
     const keep: Array<Waiter> = []
+    let resolved = false
     for (const w of this.waiters) {
-      if (w.key < this.durableNext || w.key >= this._nextKey) w.done()
-      else keep.push(w)
+      if (w.key < this.durableNext || w.key >= this._nextKey) {
+        resolved = true
+        w.done()
+      } else keep.push(w)
     }
     this.waiters = keep
+    return resolved
   }
 
   private writeCheckpoint(clean: boolean): void {

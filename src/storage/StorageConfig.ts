@@ -24,6 +24,11 @@ export interface StorageConfigShape {
    * a group commit then fdatasyncs the journal alone; 0 (the default) turns it off.
    */
   readonly journalFileBytes: number
+  /**
+   * Under `batch`, how long a sync pass no reply waits for may wait (ms) so
+   * that it covers more writes (WalSync background requests); 0: at once.
+   */
+  readonly backgroundSyncDelayMs: number
 }
 
 export const defaults: Omit<StorageConfigShape, "dataDir"> = {
@@ -32,7 +37,8 @@ export const defaults: Omit<StorageConfigShape, "dataDir"> = {
   segmentMs: defaultLogConfig.segmentMs,
   indexIntervalBytes: defaultLogConfig.indexIntervalBytes,
   memoryTierBytes: 32 * 1024 * 1024,
-  journalFileBytes: 0
+  journalFileBytes: 0,
+  backgroundSyncDelayMs: 0
 }
 
 const fsyncPolicyConfig = Config.string("fsyncPolicy").pipe(
@@ -72,6 +78,10 @@ export const config: Config.Config<StorageConfigShape> = Config.all({
   journalFileBytes: Config.integer("journalFileBytes").pipe(
     Config.withDescription("size of a node journal file, bytes (0, the default: no journal)"),
     Config.withDefault(defaults.journalFileBytes)
+  ),
+  backgroundSyncDelayMs: Config.integer("backgroundSyncDelayMs").pipe(
+    Config.withDescription("under batch, how long a sync no reply waits for may wait, ms (0, the default: at once)"),
+    Config.withDefault(defaults.backgroundSyncDelayMs)
   )
 }).pipe(Config.nested("storage"))
 

@@ -12,6 +12,16 @@
  * already in flight on its file, and a log's durable marks only move
  * forward (`beginSync` takes its targets when the pass starts).
  *
+ * A request is urgent (someone's reply waits for it: an acks=all produce, a
+ * Raft log write that must be durable before it is answered) or background
+ * (nobody's reply waits: the Raft commit of records written with acks=0/1,
+ * which only moves the high watermark). Under `batch`, a background request
+ * starts a pass after `backgroundDelayMs` unless a pass starts sooner, so that
+ * acks=1 traffic does not sync once per append burst: fewer fdatasync calls
+ * (each one takes kernel time from the cores the clients share) at the cost
+ * of up to that delay before the records count as committed and reach
+ * consumers.
+ *
  * With a node `Journal` (docs/node-log.md), logs write their segments through
  * it and a pass fdatasyncs the journal files written since the previous pass
  * (usually one) instead of the segments; the logs' jobs then hold only the
@@ -80,6 +90,10 @@ export class WalSync {
   private scheduled = false
   private inFlight = 0
   private again = false
+  /** A background request arrived while the passes in flight were at the limit. */
+  private againBackground = false
+  /** The pending background pass, if one is waiting for its delay. */
+  private backgroundTimer: ReturnType<typeof setTimeout> | undefined
   private timer: ReturnType<typeof setInterval> | undefined
   private passWaiters: Array<() => void> = []
   private closed = false
@@ -90,8 +104,14 @@ export class WalSync {
   /**
    * @param journal the node journal logs write through (only with a policy
    *   that syncs: batch or interval).
+   * @param backgroundDelayMs how long a background request may wait for its pass (0: none).
    */
-  constructor(readonly io: FileIO, readonly policy: FsyncPolicy, readonly journal?: Journal) {
+  constructor(
+    readonly io: FileIO,
+    readonly policy: FsyncPolicy,
+    readonly journal?: Journal,
+    readonly backgroundDelayMs: number = 0
+  ) {
     if (journal !== undefined && policy._tag === "never") throw new Error("a journal needs a policy that syncs")
     if (policy._tag === "interval") {
       this.timer = setInterval(() => {
@@ -110,9 +130,18 @@ export class WalSync {
     this.dirty.delete(log)
   }
 
-  /** Ask for a pass soon (coalesces with a pass already requested; overlaps one running). */
-  requestFlush(): void {
+  /**
+   * Ask for a pass soon (coalesces with a pass already requested; overlaps one
+   * running). A `background` request lets the pass wait up to
+   * `backgroundDelayMs` (see the module comment).
+   */
+  requestFlush(background = false): void {
     if (this.closed) return
+    if (background && this.backgroundDelayMs > 0) return this.requestBackground()
+    if (this.backgroundTimer !== undefined) {
+      clearTimeout(this.backgroundTimer)
+      this.backgroundTimer = undefined
+    }
     if (this.scheduled || this.inFlight >= MAX_PASSES_IN_FLIGHT) {
       this.again = true
       return
@@ -122,6 +151,19 @@ export class WalSync {
       this.scheduled = false
       void this.pass()
     })
+  }
+
+  private requestBackground(): void {
+    // a pass about to start, or a background one already waiting, covers it
+    if (this.scheduled || this.backgroundTimer !== undefined) return
+    if (this.inFlight >= MAX_PASSES_IN_FLIGHT) {
+      this.againBackground = true
+      return
+    }
+    this.backgroundTimer = setTimeout(() => {
+      this.backgroundTimer = undefined
+      this.requestFlush()
+    }, this.backgroundDelayMs)
   }
 
   /** Run a pass that starts after this call, and resolve when it is done. */
@@ -141,10 +183,18 @@ export class WalSync {
     this.closed = true
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
+    if (this.backgroundTimer !== undefined) clearTimeout(this.backgroundTimer)
+    this.backgroundTimer = undefined
   }
 
   private async pass(): Promise<void> {
     this.again = false
+    this.againBackground = false
+    // this pass takes every log dirty so far: a background pass waiting for its delay has nothing left
+    if (this.backgroundTimer !== undefined) {
+      clearTimeout(this.backgroundTimer)
+      this.backgroundTimer = undefined
+    }
     this.inFlight++
     const waiters = this.passWaiters
     this.passWaiters = []
@@ -181,6 +231,7 @@ export class WalSync {
     }
     for (const w of waiters) w()
     if (this.again || this.passWaiters.length > 0) this.requestFlush()
+    else if (this.againBackground) this.requestFlush(true)
   }
 
   /** fdatasync `fds`, then fsync `dirs`; the error, if one failed. */

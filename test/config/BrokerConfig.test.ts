@@ -12,6 +12,8 @@ describe("BrokerConfig", () => {
     expect(c.walFsync).toEqual({ _tag: "batch" })
     expect(c.walJournalFileBytes).toBe(0)
     expect(Either.getOrThrow(load({ CHRONIK_WAL_JOURNAL_FILE_BYTES: "67108864" })).walJournalFileBytes).toBe(67108864)
+    expect(c.walBackgroundSyncMs).toBe(5)
+    expect(Either.getOrThrow(load({ CHRONIK_WAL_BACKGROUND_SYNC_MS: "0" })).walBackgroundSyncMs).toBe(0)
   })
 
   it("reads CHRONIK_* variables in CONSTANT_CASE", () => {
@@ -31,6 +33,8 @@ describe("BrokerConfig", () => {
     [{ CHRONIK_LOG_SEGMENT_BYTES: "3" }, "logSegmentBytes"],
     [{ CHRONIK_WAL_JOURNAL_FILE_BYTES: "1000" }, "walJournalFileBytes (CHRONIK_WAL_JOURNAL_FILE_BYTES)"],
     [{ CHRONIK_WAL_JOURNAL_FILE_BYTES: "-1" }, "walJournalFileBytes (CHRONIK_WAL_JOURNAL_FILE_BYTES)"],
+    [{ CHRONIK_WAL_BACKGROUND_SYNC_MS: "-1" }, "walBackgroundSyncMs (CHRONIK_WAL_BACKGROUND_SYNC_MS)"],
+    [{ CHRONIK_WAL_BACKGROUND_SYNC_MS: "1001" }, "walBackgroundSyncMs (CHRONIK_WAL_BACKGROUND_SYNC_MS)"],
     [{ CHRONIK_DATA_DIR: " " }, "dataDir"]
   ])("rejects %j with a message naming the setting", (env, needle) => {
     const r = load(env)

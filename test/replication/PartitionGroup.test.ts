@@ -230,6 +230,33 @@ describe("partitions as one-voter Raft groups (standalone)", () => {
     }
   })
 
+  it("with a background sync delay, acks=1 records are committed at the delayed sync; an acks=all produce syncs at once and commits them too", async () => {
+    const b = await start(tmp(), undefined, { walBackgroundSyncMs: 1000 })
+    const created = await b.request(19, 7, {
+      topics: [{ name: "bg", numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }],
+      timeoutMs: 5000
+    })
+    expect(created!.topics[0]!.errorCode).toBe(0)
+    expect(await produce(b, "bg", 0, ["a", "b"], 1)).toMatchObject({ errorCode: 0, baseOffset: 0n })
+    // written and answered, not yet synced: not committed, not visible
+    await new Promise((res) => setTimeout(res, 100))
+    expect((await fetchAll(b, "bg", 0)).highWatermark).toBe(0n)
+    // acks=all does not wait for the background delay, and its commit covers the acks=1 records
+    const t0 = Date.now()
+    expect(await produce(b, "bg", 0, ["c"])).toMatchObject({ errorCode: 0, baseOffset: 2n })
+    expect(Date.now() - t0).toBeLessThan(900)
+    const f = await fetchAll(b, "bg", 0)
+    expect(f.highWatermark).toBe(3n)
+    expect(f.records.map((r) => r.value)).toEqual(["a", "b", "c"])
+    // with nobody waiting, the background sync commits acks=1 records after the delay
+    expect(await produce(b, "bg", 0, ["d"], 1)).toMatchObject({ errorCode: 0, baseOffset: 3n })
+    const deadline = Date.now() + 10_000
+    while ((await fetchAll(b, "bg", 0)).highWatermark < 4n && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 50))
+    }
+    expect((await fetchAll(b, "bg", 0)).records.map((r) => r.value)).toEqual(["a", "b", "c", "d"])
+  })
+
   it("without the node journal, a failed sync stops that partition's group only: KAFKA_STORAGE_ERROR there, the others go on, a restart recovers it", async () => {
     const dataDir = tmp()
     const faults = instrument(nodeFileIO, {})

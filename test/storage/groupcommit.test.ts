@@ -135,6 +135,92 @@ describe("group commit", () => {
     }
   })
 
+  it("background requests: a pass waits for the delay unless an urgent request starts it; requests in the window share it", async () => {
+    const { io, stats } = instrument(new MemoryFileIO())
+    const tick = () => new Promise((res) => setImmediate(res))
+    // a delay no test waits for: only an urgent request can start the pass
+    const sync = new WalSync(io, FsyncPolicy.batch, undefined, 60_000)
+    try {
+      const { log } = await openCore(io, "/d/l", {}, { sync })
+      const passes = sync.stats.passes
+      const before = stats.fdatasyncs
+      const synced: Array<number> = []
+      for (let i = 0; i < 5; i++) {
+        log.append([entry(i)], 0)
+        log.onSynced(() => synced.push(i), true)
+      }
+      for (let i = 0; i < 5; i++) await tick()
+      expect(synced).toEqual([])
+      expect(sync.stats.passes).toBe(passes)
+      expect(stats.fdatasyncs).toBe(before)
+      // an acks=all-style wait (by key) is urgent: one pass at once covers the background waiters too
+      await log.awaitDurable(4)
+      expect(synced).toEqual([0, 1, 2, 3, 4])
+      expect(sync.stats.passes - passes).toBe(1)
+      await log.close()
+    } finally {
+      sync.close()
+    }
+    // a short delay: the background waiters are answered by one pass after it
+    const short = new WalSync(io, FsyncPolicy.batch, undefined, 20)
+    try {
+      const { log } = await openCore(io, "/d/m", {}, { sync: short })
+      const passes = short.stats.passes
+      const t0 = Date.now()
+      const waits: Array<Promise<void>> = []
+      for (let i = 0; i < 5; i++) {
+        log.append([entry(i)], 0)
+        waits.push(new Promise<void>((resolve, reject) => log.onSynced((e) => (e ? reject(e) : resolve()), true)))
+      }
+      await Promise.all(waits)
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(15)
+      expect(short.stats.passes - passes).toBe(1)
+      expect(log.durableNextKey).toBe(5)
+      await log.close()
+    } finally {
+      short.close()
+    }
+  })
+
+  it("background requests: a waiter left behind a pass that answered a key waiter gets its pass at once", async () => {
+    const { io, state } = holdingFdatasync(new MemoryFileIO())
+    const held = state.held
+    const tick = () => new Promise((res) => setImmediate(res))
+    const sync = new WalSync(io, FsyncPolicy.batch, undefined, 60_000)
+    try {
+      const { log } = await openCore(io, "/d/l", {}, { sync })
+      state.hold = true
+      const passes = sync.stats.passes
+      // an acks=all append: its key waiter starts a pass
+      log.append([entry(0)], 0)
+      let keyDone = false
+      void log.awaitDurable(0).then(() => (keyDone = true))
+      await tick()
+      expect(held.length).toBe(1)
+      // an acks=1 append, then the Raft commit notice for both (background): it needs a later pass
+      log.append([entry(1)], 0)
+      let noticeDone = false
+      log.onSynced(() => (noticeDone = true), true)
+      await tick()
+      expect(held.length).toBe(1)
+      held.splice(0).forEach((release) => release())
+      for (let i = 0; i < 3; i++) await tick()
+      expect(keyDone).toBe(true)
+      expect(noticeDone).toBe(false)
+      // the notice carries the acks=all commit: its pass starts without the delay
+      expect(held.length).toBe(1)
+      held.splice(0).forEach((release) => release())
+      for (let i = 0; i < 3; i++) await tick()
+      expect(noticeDone).toBe(true)
+      expect(sync.stats.passes - passes).toBe(2)
+      state.hold = false
+      await log.close()
+    } finally {
+      state.hold = false
+      sync.close()
+    }
+  })
+
   it("parses fsync policies", () => {
     expect(FsyncPolicy.parse("batch")).toEqual({ _tag: "batch" })
     expect(FsyncPolicy.parse("never")).toEqual({ _tag: "never" })
