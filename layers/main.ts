@@ -6,7 +6,7 @@
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { makeCommand } from "../src/cli/ServerCli.js"
+import { makeCommand, withFlagsAfterSubcommand } from "../src/cli/ServerCli.js"
 import { envProvider } from "../src/config/BrokerConfig.js"
 import * as Standalone from "./Standalone.js"
 import { Command, ValidationError } from "@effect/cli"
@@ -22,7 +22,8 @@ const command = makeCommand((config) =>
 
 const cli = Command.run(command, { name: "chronik-server", version: "0.1.0" })
 
-cli(process.argv).pipe(
+// `chronik-server --kafka-port 9092 standalone` is read as `chronik-server standalone --kafka-port 9092`
+cli([...process.argv.slice(0, 2), ...withFlagsAfterSubcommand(process.argv.slice(2))]).pipe(
   Effect.withConfigProvider(envProvider()),
   Effect.provide(NodeContext.layer),
   // A clear message and a non-zero exit, never a stack trace; @effect/cli prints its own usage errors.

@@ -104,6 +104,28 @@ export const toConfig = (
     { onLeft: Effect.fail, onRight: Effect.succeed }
   )
 
+/** The flags of `standalone`, each of which takes a value (`--flag value` or `--flag=value`). */
+const standaloneFlags: ReadonlySet<string> = new Set(Object.keys(options).map((key) => `--${key.replace(/([A-Z])/g, "-$1").toLowerCase()}`))
+
+/**
+ * `chronik-server [flags] standalone [flags]`: @effect/cli reads a
+ * subcommand's flags only after its name, so flags of `standalone` written
+ * before it are moved after it. `args` is the command line without the node
+ * executable and script; anything else (an unknown flag before the
+ * subcommand, another subcommand) is left as it is for the parser to judge.
+ */
+export const withFlagsAfterSubcommand = (args: ReadonlyArray<string>): Array<string> => {
+  let i = 0
+  while (i < args.length) {
+    const arg = args[i]!
+    if (arg === "standalone") return [arg, ...args.slice(0, i), ...args.slice(i + 1)]
+    const eq = arg.indexOf("=")
+    if (!standaloneFlags.has(eq === -1 ? arg : arg.slice(0, eq))) break
+    i += eq === -1 ? 2 : 1
+  }
+  return [...args]
+}
+
 /**
  * The command tree. `runStandalone` receives the validated config and runs
  * until interrupted (SIGINT/SIGTERM interrupt it, which closes every scope).
@@ -113,7 +135,11 @@ export const makeCommand = <R>(
 ) => {
   const standalone = Command.make("standalone", options, (parsed) =>
     Effect.flatMap(toConfig(parsed), runStandalone)
-  ).pipe(Command.withDescription("Run a single-node broker that leads every partition, with its data in --data-dir"))
+  ).pipe(
+    Command.withDescription(
+      "Run a single-node broker that leads every partition, with its data in --data-dir (its flags may also come before `standalone`)"
+    )
+  )
   return Command.make("chronik-server").pipe(
     Command.withDescription("Chronik: a Kafka-compatible streaming broker"),
     Command.withSubcommands([standalone, groupsCommand])
