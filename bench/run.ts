@@ -28,11 +28,12 @@
  *    Kafka runs with group.initial.rebalance.delay.ms=0.
  *    Every step has a timeout; a failing step is recorded with its error and the run
  *    goes on.
- * 3. results are merged into .tmp/bench/results.json (so `--only chronik` keeps the
- *    last Kafka figures) and docs/PERFORMANCE.md is regenerated from them.
+ * 3. results are merged into bench/results.json (committed, so that `--only chronik`
+ *    keeps the last Kafka figures and `--only side-by-side` the micro-benchmarks, on any
+ *    checkout) and docs/PERFORMANCE.md is regenerated from them.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { freePort, startBroker } from "../test/support/broker.js"
@@ -57,7 +58,7 @@ if (only !== undefined && !["micro", "kafka", "chronik", "side-by-side", "raft-t
   console.error(`--only must be micro, kafka, chronik, side-by-side or raft-tcp (got ${only})`)
   process.exit(2)
 }
-// --render-only: rewrite docs/PERFORMANCE.md from .tmp/bench/results.json, measuring nothing.
+// --render-only: rewrite docs/PERFORMANCE.md from bench/results.json, measuring nothing.
 const renderOnly = flag("render-only") !== undefined
 const doMicro = !renderOnly && (only === undefined || only === "micro")
 /** Raft over TCP (3 RaftKvNode processes): commit latency at fixed rates and election time; see docs/PERFORMANCE.md. */
@@ -153,7 +154,7 @@ interface AllResults {
   chronik?: BrokerResults
 }
 
-const resultsPath = join(repoRoot, ".tmp/bench/results.json")
+const resultsPath = join(repoRoot, "bench/results.json")
 const loadResults = (): AllResults => {
   try {
     return JSON.parse(readFileSync(resultsPath, "utf8")) as AllResults
@@ -192,7 +193,7 @@ const runRaftTcp = async (): Promise<NonNullable<AllResults["raftTcp"]>> => {
   const p = await tsx("bench/raft-tcp.ts", args, quick ? 660_000 : 1_900_000)
   const j = lastJson(p)
   const result = j === undefined ? { ok: false, error: p.timedOut ? "timed out" : `exit ${p.code}: ${tail(p.stderr)}` } : (j as Result)
-  log(`raft-tcp: ${result.ok === false ? result.error : "ok"} (figures in .tmp/bench/results.json, key raftTcp)`)
+  log(`raft-tcp: ${result.ok === false ? result.error : "ok"} (figures in bench/results.json, key raftTcp)`)
   return { date: new Date().toISOString(), command, result }
 }
 
@@ -201,6 +202,40 @@ const runRaftTcp = async (): Promise<NonNullable<AllResults["raftTcp"]>> => {
 interface Running {
   readonly bootstrap: string
   readonly stop: () => Promise<void>
+  /** The broker process's id, for its CPU time. */
+  readonly pid: () => number | undefined
+}
+
+/** CPU seconds (user + system, every thread) a process has used so far, from /proc; undefined where unavailable. */
+const cpuSecondsOf = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    // fields after the ")" that ends the command name: state is field 3, utime 14, stime 15
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS
+  } catch {
+    return undefined
+  }
+}
+/** USER_HZ: 100 on Linux for every architecture this runs on. */
+const CLOCK_TICKS = 100
+
+/**
+ * Adds the broker's CPU use during `run` to its result: seconds, and
+ * milliseconds per MB of values produced (the figure that compares brokers
+ * robustly on a machine whose throughput varies: it does not depend on how
+ * fast the client went).
+ */
+const withBrokerCpu = async (b: Running, run: () => Promise<Result>): Promise<Result> => {
+  const pid = b.pid()
+  const before = cpuSecondsOf(pid)
+  const r = await run()
+  const after = cpuSecondsOf(pid)
+  if (before === undefined || after === undefined || !r.ok) return r
+  const cpu = after - before
+  const mb = (Number(r["messages"] ?? 0) * 1024) / 1e6
+  return { ...r, brokerCpuSeconds: Number(cpu.toFixed(2)), ...(mb > 0 ? { brokerCpuMsPerMB: Number(((cpu * 1000) / mb).toFixed(2)) } : {}) }
 }
 
 /** The brokers being measured, stopped on SIGINT/SIGTERM (the reference Kafka JVM ignores the terminal's SIGINT). */
@@ -236,7 +271,8 @@ const startKafka = async (): Promise<Running> => {
     await stop()
     throw new Error(`start.sh failed: ${tail(p.stderr, 1500)}`)
   }
-  return { bootstrap: `127.0.0.1:${port}`, stop }
+  const kafkaPid = Number(readFileSync(join(dataDir, "kafka.pid"), "utf8").trim())
+  return { bootstrap: `127.0.0.1:${port}`, stop, pid: () => (Number.isInteger(kafkaPid) && kafkaPid > 0 ? kafkaPid : undefined) }
 }
 
 /**
@@ -254,6 +290,7 @@ const startChronik = async (walFsync?: "never"): Promise<Running> => {
   })
   return {
     bootstrap: b.bootstrap,
+    pid: b.pid,
     stop: async () => {
       await Promise.race([b.stop(), new Promise((r) => setTimeout(r, 20_000))])
       await b.cleanup()
@@ -419,7 +456,7 @@ const repeated = async (run: () => Promise<Result>): Promise<Result> => {
   const rate = (r: Result) => Number(r["msgsPerSec"] ?? 0)
   const mid = [...rs].sort((a, b) => rate(a) - rate(b))[Math.floor((rs.length - 1) / 2)]!
   const notes = [...(Array.isArray(mid["notes"]) ? (mid["notes"] as Array<string>) : []), `median of ${rs.length} runs: ${rs.map((r) => rate(r).toLocaleString("en-US")).join(", ")} msg/s`]
-  return { ...mid, notes, runs: rs.map((r) => ({ msgsPerSec: r["msgsPerSec"], latencyMs: r["latencyMs"] })) }
+  return { ...mid, notes, runs: rs.map((r) => ({ msgsPerSec: r["msgsPerSec"], latencyMs: r["latencyMs"], brokerCpuMsPerMB: r["brokerCpuMsPerMB"] })) }
 }
 
 type Step = readonly [name: string, run: (s: Session) => Promise<Result>]
@@ -429,12 +466,12 @@ const STEPS: ReadonlyArray<Step> = [
   ...["1", "all"].flatMap((acks) =>
     [1, 8].map((partitions): Step => [
       `produce acks=${acks} p=${partitions}`,
-      (s) => repeated(() => producerRun(s.b.bootstrap, `bench-a${acks}-p${partitions}`, acks, partitions))
+      (s) => repeated(() => withBrokerCpu(s.b, () => producerRun(s.b.bootstrap, `bench-a${acks}-p${partitions}`, acks, partitions)))
     ])
   ),
   (() => {
     const other = client === "kafkajs" ? "platformatic" : "kafkajs"
-    return [`produce acks=1 p=1 (${other})`, (s: Session) => repeated(() => producerRun(s.b.bootstrap, `bench-${other}`, "1", 1, other))] as Step
+    return [`produce acks=1 p=1 (${other})`, (s: Session) => repeated(() => withBrokerCpu(s.b, () => producerRun(s.b.bootstrap, `bench-${other}`, "1", 1, other)))] as Step
   })(),
   ["consume fetch p=8", (s) => consumeStep(s, "produce acks=1 p=8", "bench-a1-p8", "fetch", 8)],
   ["consume group p=1", (s) => consumeStep(s, "produce acks=1 p=1", "bench-a1-p1", "group", 1)],
@@ -447,7 +484,7 @@ const STEPS: ReadonlyArray<Step> = [
         const rate = Number(s.steps["produce acks=1 p=8"]?.["msgsPerSec"] ?? s.steps["produce acks=1 p=1"]?.["msgsPerSec"] ?? 0)
         s.records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
         const records = s.records
-        return repeated(() => producerPerf(s.b.bootstrap, `perf-a${acks}`, acks, records))
+        return repeated(() => withBrokerCpu(s.b, () => producerPerf(s.b.bootstrap, `perf-a${acks}`, acks, records)))
       }
     ]
   ),
@@ -518,9 +555,9 @@ const benchBrokers = async (brokers: ReadonlyArray<"kafka" | "chronik">): Promis
       try {
         await warmUp("chronik", nb)
         for (const partitions of [1, 8]) {
-          record(chronik, `produce acks=all p=${partitions}, no fsync`, await repeated(() => producerRun(nb.bootstrap, `bench-nofsync-p${partitions}`, "all", partitions)))
+          record(chronik, `produce acks=all p=${partitions}, no fsync`, await repeated(() => withBrokerCpu(nb, () => producerRun(nb.bootstrap, `bench-nofsync-p${partitions}`, "all", partitions))))
         }
-        record(chronik, "ProducerPerformance acks=all, no fsync", await repeated(() => producerPerf(nb.bootstrap, "perf-nofsync", "all", chronik.records)))
+        record(chronik, "ProducerPerformance acks=all, no fsync", await repeated(() => withBrokerCpu(nb, () => producerPerf(nb.bootstrap, "perf-nofsync", "all", chronik.records))))
       } finally {
         await stopBroker("chronik", nb)
       }
@@ -582,6 +619,14 @@ const withEqualDurabilityRows = (r: BrokerResults | undefined): BrokerResults | 
     if (steps[row] === undefined && d !== undefined) steps[row] = { ...d, sameRunAs: from }
   }
   return { ...r, steps }
+}
+
+/** A row's broker CPU per MB: the median over its runs (or its one run's figure). */
+const cpuMsPerMB = (r: Result | undefined): number | undefined => {
+  if (r === undefined || !r.ok) return undefined
+  const runs = Array.isArray(r["runs"]) ? (r["runs"] as Array<Record<string, unknown>>) : [r]
+  const xs = runs.map((x) => x["brokerCpuMsPerMB"]).filter((x): x is number => typeof x === "number").sort((a, b) => a - b)
+  return xs.length === 0 ? undefined : xs[Math.floor((xs.length - 1) / 2)]
 }
 
 /** A repeated row's "median of N runs" note first, so that it is not cut off by the others. */
@@ -660,6 +705,24 @@ const markdown = (all: AllResults): string => {
       }
     }
     out.push("")
+    const cpuRows = names.filter((n) => cpuMsPerMB(k?.steps[n]) !== undefined || cpuMsPerMB(c?.steps[n]) !== undefined)
+    if (cpuRows.length > 0) {
+      out.push(
+        "Broker CPU per MB produced: the broker process's user + system CPU time (every thread, from /proc) during a producer run, in ms per MB of values; " +
+          "with `--repeat N`, the median over the runs. The client, the broker and the kernel share two cores, so what a broker uses is taken from its client. " +
+          "On a virtual machine this includes the kernel's cost of new page-cache pages, which need not be the same for both brokers: on the guest " +
+          "measured in the session 9 section below, writing into memory the guest has not used lately costs about 2.6 ms of system CPU per MB.",
+        "",
+        "| scenario | Kafka CPU ms/MB | Chronik CPU ms/MB | Chronik / Kafka |",
+        "|---|---|---|---|"
+      )
+      for (const n of cpuRows) {
+        const a = cpuMsPerMB(k?.steps[n])
+        const b = cpuMsPerMB(c?.steps[n])
+        out.push(`| ${n} | ${fmt(a, 2)} | ${fmt(b, 2)} | ${a !== undefined && b !== undefined && a > 0 ? `${(b / a).toFixed(2)}×` : "–"} |`)
+      }
+      out.push("")
+    }
     const failures = [...Object.entries(c?.steps ?? {})].filter(([, r]) => !r.ok)
     if (failures.length > 0) {
       out.push("### What failed (or did not finish) against Chronik", "")
@@ -728,7 +791,6 @@ const main = async () => {
     if (r.chronik !== undefined) all.chronik = r.chronik
   }
   if (interrupted) return // partial figures from an interrupted run are not written
-  mkdirSync(join(repoRoot, ".tmp/bench"), { recursive: true })
   writeFileSync(resultsPath, JSON.stringify(all, null, 2))
   // Everything from the MANUAL marker on is hand-written and kept across regenerations.
   const docPath = join(repoRoot, "docs/PERFORMANCE.md")

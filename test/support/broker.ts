@@ -40,6 +40,8 @@ export interface BrokerProcess {
   readonly dataDir: string
   /** Everything the process wrote to stdout and stderr so far. */
   readonly output: () => string
+  /** The running process's id (undefined when it is not running). */
+  readonly pid: () => number | undefined
   /** SIGTERM and wait for exit (graceful shutdown). */
   readonly stop: () => Promise<number | null>
   /** SIGKILL and wait for exit. */
@@ -108,6 +110,7 @@ export const startBroker = async (options: BrokerOptions = {}): Promise<BrokerPr
     bootstrap: `127.0.0.1:${port}`,
     dataDir,
     output: () => out,
+    pid: () => (running() ? child!.pid : undefined),
     stop: async () => {
       if (!running()) return child?.exitCode ?? null
       child!.kill("SIGTERM")
