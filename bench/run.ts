@@ -223,9 +223,9 @@ const CLOCK_TICKS = 100
 
 /**
  * Adds the broker's CPU use during `run` to its result: seconds, and
- * milliseconds per MB of values produced (the figure that compares brokers
- * robustly on a machine whose throughput varies: it does not depend on how
- * fast the client went).
+ * milliseconds per MB of values produced. It depends less than throughput on
+ * how fast the client went, but on a virtual machine it includes the kernel's
+ * cost of new page-cache pages (docs/PERFORMANCE.md, session 9).
  */
 const withBrokerCpu = async (b: Running, run: () => Promise<Result>): Promise<Result> => {
   const pid = b.pid()
