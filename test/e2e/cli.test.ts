@@ -3,11 +3,10 @@
  * configuration (flags and CHRONIK_* variables), and a graceful SIGTERM.
  */
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { readdirSync } from "node:fs"
+import { resolve } from "node:path"
 import { describe, expect, it } from "vitest"
-import { freePort, startBroker } from "../support/broker.js"
+import { startBroker } from "../support/broker.js"
 import { connectRaw, readPartition } from "../support/rawClient.js"
 import { encodeBatch } from "../../src/protocol/recordBatch.js"
 
@@ -68,47 +67,23 @@ describe("chronik-server CLI", () => {
   })
 
   it("serves with its flags written before `standalone`, as `chronik-server [flags] standalone`", async () => {
-    const port = await freePort()
-    const dataDir = mkdtempSync(join(tmpdir(), "chronik-cli-"))
-    const p = spawn(
-      process.execPath,
-      ["--import", "tsx", "layers/main.ts", "--kafka-host", "127.0.0.1", "--kafka-port", String(port), `--data-dir=${dataDir}`, "standalone"],
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
-    )
-    let out = ""
-    p.stdout.on("data", (d: Buffer) => (out += d.toString()))
-    p.stderr.on("data", (d: Buffer) => (out += d.toString()))
-    const exited = new Promise<number | null>((res) => p.once("exit", (code) => res(code)))
+    const broker = await startBroker({ flagsFirst: true })
     try {
-      let client: Awaited<ReturnType<typeof connectRaw>> | undefined
-      for (const deadline = Date.now() + 60_000; client === undefined && Date.now() < deadline && p.exitCode === null; ) {
-        client = await connectRaw(port).catch(() => undefined)
-        if (client === undefined) await new Promise((r) => setTimeout(r, 200))
-      }
-      if (client === undefined) throw new Error(`the broker did not listen on ${port}:\n${out}`)
+      const client = await connectRaw(broker.port)
       await client.request(3, 12, { topics: [{ name: "flags-first" }], allowAutoTopicCreation: true })
-      // a new topic's partitions take a moment to elect their leader: retry until the append is acknowledged
-      let errorCode = -1
-      for (const deadline = Date.now() + 30_000; errorCode !== 0 && Date.now() < deadline; ) {
-        const r = await client.request(0, 9, {
-          acks: -1,
-          timeoutMs: 5000,
-          topicData: [{ name: "flags-first", partitionData: [{ index: 0, records: encodeBatch({ records: [{ key: null, value: Buffer.from("v") }] }) }] }]
-        })
-        errorCode = r.responses[0]!.partitionResponses[0]!.errorCode
-        if (errorCode !== 0) await new Promise((res) => setTimeout(res, 100))
-      }
-      expect(errorCode).toBe(0)
-      expect((await readPartition(client, "flags-first")).map((r) => r.value)).toEqual(["v"])
+      const r = await client.request(0, 9, {
+        acks: -1,
+        timeoutMs: 5000,
+        topicData: [{ name: "flags-first", partitionData: [{ index: 0, records: encodeBatch({ records: [{ key: null, value: Buffer.from("v") }] }) }] }]
+      })
+      expect(r.responses[0]!.partitionResponses[0]!.errorCode).toBe(0)
+      expect((await readPartition(client, "flags-first")).map((x) => x.value)).toEqual(["v"])
       client.close()
       // the partition's files are under the --data-dir given before the subcommand
-      expect(existsSync(dataDir) && readdirSync(dataDir, { recursive: true }).some((f) => String(f).includes("flags-first"))).toBe(true)
-      p.kill("SIGTERM")
-      expect(await exited).toBe(0)
+      expect(readdirSync(broker.dataDir, { recursive: true }).some((f) => String(f).includes("flags-first"))).toBe(true)
+      expect(await broker.stop()).toBe(0)
     } finally {
-      if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL")
-      await exited
-      rmSync(dataDir, { recursive: true, force: true })
+      await broker.cleanup()
     }
   })
 

@@ -60,6 +60,8 @@ export interface BrokerOptions {
   readonly startTimeoutMs?: number
   /** Run `dist/layers/launch.cjs` (needs `npm run build`) instead of `layers/main.ts` through tsx. */
   readonly built?: boolean
+  /** Write the listener and data-dir flags before `standalone` (`chronik-server [flags] standalone`). */
+  readonly flagsFirst?: boolean
 }
 
 export const startBroker = async (options: BrokerOptions = {}): Promise<BrokerProcess> => {
@@ -69,6 +71,7 @@ export const startBroker = async (options: BrokerOptions = {}): Promise<BrokerPr
   let out = ""
   let exited: Promise<number | null> = Promise.resolve(null)
 
+  const listenerFlags = ["--kafka-host", "127.0.0.1", "--kafka-port", String(port), "--data-dir", dataDir]
   const launch = async () => {
     out += `--- start ${new Date().toISOString()}\n`
     const p = spawn(
@@ -77,13 +80,7 @@ export const startBroker = async (options: BrokerOptions = {}): Promise<BrokerPr
         ...(options.built === true
           ? [join(repoRoot, "dist/layers/launch.cjs")]
           : ["--import", "tsx", join(repoRoot, "layers/main.ts")]),
-        "standalone",
-        "--kafka-host",
-        "127.0.0.1",
-        "--kafka-port",
-        String(port),
-        "--data-dir",
-        dataDir,
+        ...(options.flagsFirst === true ? [...listenerFlags, "standalone"] : ["standalone", ...listenerFlags]),
         ...(options.args ?? [])
       ],
       { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] }
