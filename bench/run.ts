@@ -271,7 +271,8 @@ const startKafka = async (): Promise<Running> => {
     await stop()
     throw new Error(`start.sh failed: ${tail(p.stderr, 1500)}`)
   }
-  const kafkaPid = Number(readFileSync(join(dataDir, "kafka.pid"), "utf8").trim())
+  // start.sh writes the JVM's pid; without it the rows just go without a CPU figure
+  const kafkaPid = existsSync(join(dataDir, "kafka.pid")) ? Number(readFileSync(join(dataDir, "kafka.pid"), "utf8").trim()) : NaN
   return { bootstrap: `127.0.0.1:${port}`, stop, pid: () => (Number.isInteger(kafkaPid) && kafkaPid > 0 ? kafkaPid : undefined) }
 }
 

@@ -105,7 +105,7 @@ export const toConfig = (
   )
 
 /** The flags of `standalone`, each of which takes a value (`--flag value` or `--flag=value`). */
-const standaloneFlags: ReadonlySet<string> = new Set(Object.keys(options).map((key) => `--${key.replace(/([A-Z])/g, "-$1").toLowerCase()}`))
+const standaloneFlags: ReadonlySet<string> = new Set(Object.keys(options).map((key) => `--${constant(key).toLowerCase().replaceAll("_", "-")}`))
 
 /**
  * `chronik-server [flags] standalone [flags]`: @effect/cli reads a
