@@ -40,6 +40,18 @@ export interface FileIO {
   fdatasync(fd: Fd): Promise<void>
   fsyncDir(dir: string): Promise<void>
   close(fd: Fd): void
+  /**
+   * Vectored write of `data` at `position` off the calling thread; `done`
+   * gets the bytes written (possibly fewer than asked) or the error. Only
+   * `withAsyncWrites` (AsyncWriteFileIO.ts) calls it, one write per file at a time.
+   */
+  writevAsync?(fd: Fd, data: ReadonlyArray<Uint8Array>, position: number, done: (error: Error | null, written: number) => void): void
+  /**
+   * Present when writes complete after `write`/`writev` return (`withAsyncWrites`):
+   * calls `done` once every write made so far on the file of `fd` has completed,
+   * with the error if one failed. Without it, a write is complete when it returns.
+   */
+  whenWritten?(fd: Fd, done: (error?: unknown) => void): void
 }
 
 // ---------------------------------------------------------------------------
@@ -143,7 +155,9 @@ export const nodeFileIO: FileIO = {
         })
       })
     }),
-  close: (fd) => fs.closeSync(fd)
+  close: (fd) => fs.closeSync(fd),
+  writevAsync: (fd, data, position, done) =>
+    fs.writev(fd, data as Array<Uint8Array>, position, (error, written) => done(error, written))
 }
 
 // ---------------------------------------------------------------------------
@@ -274,7 +288,9 @@ export class MemoryFileIO implements FileIO {
     return this.file(fd).size
   }
   write(fd: Fd, data: Uint8Array, position: number): void {
-    const f = this.file(fd)
+    this.writeFile(this.file(fd), data, position)
+  }
+  private writeFile(f: MemFile, data: Uint8Array, position: number): void {
     f.ensure(position + data.length)
     if (position > f.size) f.data.fill(0, f.size, position)
     f.changed(Math.min(position, f.size))
@@ -317,6 +333,48 @@ export class MemoryFileIO implements FileIO {
   close(fd: Fd): void {
     this.file(fd)
     this.fds.delete(fd)
+  }
+
+  /** Asynchronous writes started and not yet completed, oldest first (see `holdWrites`). */
+  private held: Array<{ readonly complete: (code?: string) => void }> | undefined
+
+  /**
+   * `writevAsync` completes on a later turn (setImmediate) by default. After
+   * `holdWrites()` each one waits until a test completes it with `completeWrite`
+   * (in any order); `releaseWrites()` completes the held ones and returns to the default.
+   */
+  holdWrites(): void {
+    this.held ??= []
+  }
+  get heldWrites(): number {
+    return this.held?.length ?? 0
+  }
+  /** Completes the `i`-th held write (oldest first): it lands, or fails with errno `code` and writes nothing. */
+  completeWrite(i = 0, code?: string): void {
+    const w = this.held?.[i]
+    if (w === undefined) throw new Error(`no held write ${i}`)
+    this.held!.splice(i, 1)
+    w.complete(code)
+  }
+  releaseWrites(): void {
+    const held = this.held ?? []
+    this.held = undefined
+    for (const w of held) w.complete()
+  }
+  writevAsync(fd: Fd, data: ReadonlyArray<Uint8Array>, position: number, done: (error: Error | null, written: number) => void): void {
+    const f = this.file(fd)
+    // like the pool thread, the completion reads the buffers when it runs, not now
+    const complete = (code?: string): void => {
+      if (code !== undefined) return done(errno(code, "held write failed"), 0)
+      let at = position
+      for (const d of data) {
+        this.writeFile(f, d, at)
+        at += d.length
+      }
+      done(null, at - position)
+    }
+    if (this.held !== undefined) this.held.push({ complete })
+    else setImmediate(() => complete())
   }
 
   /**
@@ -462,6 +520,26 @@ export const instrument = (
     close: (fd) => {
       paths.delete(fd)
       inner.close(fd)
+    }
+  }
+  const innerAsync = inner.writevAsync?.bind(inner)
+  if (innerAsync !== undefined) {
+    // the fault is reported when the write completes, as the pool thread would report it
+    io.writevAsync = (fd, data, position, done) => {
+      let length = 0
+      for (const d of data) length += d.length
+      const f = plan.write?.(paths.get(fd) ?? "?", position, length)
+      if (f) {
+        const partial = Math.min(f.partial ?? 0, length)
+        const fault = errno(f.code, `injected write fault on ${paths.get(fd)}`)
+        if (partial === 0) return setImmediate(() => done(fault, 0))
+        const part = Buffer.concat(data as Array<Uint8Array>).subarray(0, partial)
+        // the partial bytes land, then the rest fails
+        return innerAsync(fd, [part], position, (error) => done(error ?? fault, 0))
+      }
+      stats.writes++
+      stats.bytesWritten += length
+      innerAsync(fd, data, position, done)
     }
   }
   return { io, stats, plan }

@@ -70,6 +70,10 @@ export class Segment {
     if (this.timeFd === undefined) this.timeFd = this.io.open(this.timePath)
     return [this.indexFd, this.timeFd]
   }
+  /** Every fd of this segment that is open. */
+  openFds(): ReadonlyArray<Fd> {
+    return [this.fd, this.indexFd, this.timeFd].filter((fd): fd is Fd => fd !== undefined)
+  }
   indexFds(): ReadonlyArray<Fd> {
     return this.indexFd !== undefined && this.timeFd !== undefined ? [this.indexFd, this.timeFd] : []
   }

@@ -178,6 +178,10 @@ export class LogCore implements Syncable, JournalParticipant {
   private journaled = false
   private readonly tier: MemoryTier
   private scratch = Buffer.allocUnsafe(64 * FRAME_HEADER)
+  /** Writes complete after `write` returns (FileIO.whenWritten); see `onWritten`. */
+  private readonly asyncWrites: boolean
+  /** Asynchronous writes not yet completed, per segment fd. */
+  private pendingWrites = new Map<number, number>()
   private report!: RecoveryReport
   private rollListener: ((base: number) => void) | undefined
 
@@ -189,6 +193,7 @@ export class LogCore implements Syncable, JournalParticipant {
     private readonly sync: WalSync
   ) {
     this.tier = new MemoryTier(config.memoryTierBytes)
+    this.asyncWrites = io.whenWritten !== undefined
   }
 
   /** Sets this log's memory tier budget (LogStore divides the node-wide budget among open logs). */
@@ -338,23 +343,28 @@ export class LogCore implements Syncable, JournalParticipant {
     const pos = seg.size
     let buf: Buffer | undefined
     try {
+      const fd = seg.logFd()
       if (vectored) {
-        if (this.scratch.length < n * FRAME_HEADER) this.scratch = Buffer.allocUnsafe(n * FRAME_HEADER * 2)
+        // an asynchronous write reads its headers later: they get a buffer of their own
+        let headers = this.scratch
+        if (this.asyncWrites) headers = Buffer.allocUnsafe(n * FRAME_HEADER)
+        else if (headers.length < n * FRAME_HEADER) headers = this.scratch = Buffer.allocUnsafe(n * FRAME_HEADER * 2)
         const iov: Array<Uint8Array> = []
         for (let k = 0; k < n; k++) {
           const e = entries[from + k]!
-          encodeHeader(this.scratch, k * FRAME_HEADER, e)
-          iov.push(this.scratch.subarray(k * FRAME_HEADER, (k + 1) * FRAME_HEADER), e.payload)
+          encodeHeader(headers, k * FRAME_HEADER, e)
+          iov.push(headers.subarray(k * FRAME_HEADER, (k + 1) * FRAME_HEADER), e.payload)
         }
-        this.io.writev(seg.logFd(), iov, pos)
+        this.io.writev(fd, iov, pos)
         this.sync.journal?.write(seg.logPath, pos, iov, bytes)
       } else {
         buf = Buffer.allocUnsafe(bytes)
         let w = 0
         for (let k = from; k < to; k++) w += encodeFrame(buf, w, entries[k]!)
-        this.io.write(seg.logFd(), buf, pos)
+        this.io.write(fd, buf, pos)
         this.sync.journal?.write(seg.logPath, pos, [buf], bytes)
       }
+      if (this.asyncWrites) this.trackWrite(fd)
     } catch (e) {
       this.undoWrite(seg, pos)
       throw this.err("append", e)
@@ -410,6 +420,35 @@ export class LogCore implements Syncable, JournalParticipant {
     }
     this._nextKey = seg.nextKey
     this.writeSeq++
+  }
+
+  /** Counts an asynchronous write until it completes; a failed one fails the log. */
+  private trackWrite(fd: number): void {
+    this.pendingWrites.set(fd, (this.pendingWrites.get(fd) ?? 0) + 1)
+    this.io.whenWritten!(fd, (error) => {
+      const left = this.pendingWrites.get(fd)! - 1
+      if (left > 0) this.pendingWrites.set(fd, left)
+      else this.pendingWrites.delete(fd)
+      if (error !== undefined && this.failed === undefined) this.fail("write", error)
+    })
+  }
+
+  /**
+   * Calls `done` once every entry appended before the call is written to the
+   * file system (page cache), with the error if a write failed: at once when
+   * writes are synchronous (they are written when `append` returns). acks=0/1
+   * produce replies wait for it (docs/async-segment-writes.md).
+   */
+  onWritten(done: (error?: StorageError) => void): void {
+    if (this.failed) return done(this.failed)
+    if (this.pendingWrites.size === 0) return done()
+    const fds = [...this.pendingWrites.keys()]
+    let left = fds.length
+    for (const fd of fds) {
+      this.io.whenWritten!(fd, () => {
+        if (--left === 0) done(this.failed)
+      })
+    }
   }
 
   /** Remove a segment's files, recorded in the journal first so replay does not bring them back. */
@@ -514,7 +553,9 @@ export class LogCore implements Syncable, JournalParticipant {
    */
   onDurable(key: number, done: (error?: StorageError) => void): void {
     if (this.failed) return done(this.failed)
-    if (this.sync.policy._tag === "never" || key < this.durableNext) return done()
+    // never: durable means in the page cache (it survives the process, not the machine)
+    if (this.sync.policy._tag === "never") return this.onWritten(done)
+    if (key < this.durableNext) return done()
     if (key >= this._nextKey) key = this._nextKey - 1
     if (key < this.durableNext) return done()
     this.waiters.push({ key, done })
@@ -535,7 +576,8 @@ export class LogCore implements Syncable, JournalParticipant {
   onSynced(done: (error?: StorageError) => void, background = false): void {
     if (this.failed) return done(this.failed)
     if (this.closed) return done(new StorageError({ log: this.id, op: "onSynced", code: "ECLOSED", reason: "log is closed" }))
-    if (this.sync.policy._tag === "never" || this.writeSeq <= this.syncedSeq) return done()
+    if (this.sync.policy._tag === "never") return this.onWritten(done)
+    if (this.writeSeq <= this.syncedSeq) return done()
     this.syncWaiters.push({ seq: this.writeSeq, done, background })
     this.sync.markDirty(this)
     if (this.sync.policy._tag === "batch") this.sync.requestFlush(background)
@@ -1724,6 +1766,8 @@ export class LogCore implements Syncable, JournalParticipant {
     this.sync.remove(this)
     // a failed log keeps the journal's checkpoints from passing its acknowledged writes
     if (!this.failed) this.sync.journal?.untrack(this)
+    // asynchronous writes (index files too) land before close returns
+    await this.allWritten()
     for (const s of this.segments) s.close()
     const ws = this.waiters
     this.waiters = []
@@ -1731,6 +1775,15 @@ export class LogCore implements Syncable, JournalParticipant {
     for (const w of ws) w.done(closedErr)
     this.rejectSyncWaiters(closedErr)
     if (error !== undefined) throw this.err("close", error)
+  }
+
+  /** Resolves once every asynchronous write to the segments' open files has completed (or failed). */
+  private allWritten(): Promise<void> {
+    const whenWritten = this.io.whenWritten
+    if (whenWritten === undefined) return Promise.resolve()
+    const fds = this.segments.flatMap((s) => s.openFds())
+    return Promise.all(fds.map((fd) => new Promise<void>((resolve) => whenWritten.call(this.io, fd, () => resolve()))))
+      .then(() => undefined)
   }
 
   /** Close fds without syncing (failed open). */
