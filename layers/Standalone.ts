@@ -34,6 +34,7 @@ const storageConfig = Layer.effect(
     fsyncPolicy: c.walFsync,
     journalFileBytes: c.walJournalFileBytes,
     backgroundSyncDelayMs: c.walBackgroundSyncMs,
+    asyncWrites: c.walAsyncWrites,
     segmentBytes: c.logSegmentBytes,
     segmentMs: c.logSegmentMs,
     indexIntervalBytes: 4096,

@@ -8,13 +8,15 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { makeCommand, withFlagsAfterSubcommand } from "../src/cli/ServerCli.js"
 import { envProvider } from "../src/config/BrokerConfig.js"
+import { FsyncPolicy } from "../src/storage/WalSync.js"
 import * as Standalone from "./Standalone.js"
 import { Command, ValidationError } from "@effect/cli"
 
 const command = makeCommand((config) =>
   Effect.gen(function* () {
     yield* Effect.logInfo(
-      `Chronik standalone node ${config.nodeId}: Kafka on ${config.kafkaHost}:${config.kafkaPort} (advertised ${config.advertisedHost}:${config.advertisedPort}), data in ${config.dataDir}`
+      `Chronik standalone node ${config.nodeId}: Kafka on ${config.kafkaHost}:${config.kafkaPort} (advertised ${config.advertisedHost}:${config.advertisedPort}), data in ${config.dataDir}` +
+        ` (fsync ${FsyncPolicy.format(config.walFsync)}, segment writes ${config.walAsyncWrites ? "on the libuv pool" : "on the event loop"})`
     )
     return yield* Layer.launch(Standalone.layer(config))
   })

@@ -67,6 +67,14 @@ export const options = {
     d.walBackgroundSyncMs,
     "With batch, a sync that no reply waits for (the commit of acks=0/1 records) may wait this long to cover more writes; such records reach consumers up to this much later (0: sync at once, max 1000)"
   ),
+  walAsyncWrites: Options.choice("wal-async-writes", ["true", "false"]).pipe(
+    Options.withFallbackConfig(Config.literal("true", "false")("walAsyncWrites")),
+    Options.withDefault(d.walAsyncWrites ? "true" : "false"),
+    Options.withDescription(
+      "Write segments on the libuv thread pool instead of the event loop; acks=0/1 replies wait for their write " +
+        `(docs/async-segment-writes.md) [env CHRONIK_WAL_ASYNC_WRITES, default ${d.walAsyncWrites}]`
+    )
+  ),
   logSegmentBytes: int("log-segment-bytes", "logSegmentBytes", d.logSegmentBytes, "Default segment.bytes"),
   logSegmentMs: int("log-segment-ms", "logSegmentMs", d.logSegmentMs, "Default segment.ms"),
   logRetentionMs: int("log-retention-ms", "logRetentionMs", d.logRetentionMs, "Default retention.ms (-1: forever)"),
@@ -99,7 +107,8 @@ export const toConfig = (
       ...parsed,
       advertisedHost: Option.getOrUndefined(parsed.advertisedHost),
       advertisedPort: Option.getOrUndefined(parsed.advertisedPort),
-      autoCreateTopics: parsed.autoCreateTopics === "true"
+      autoCreateTopics: parsed.autoCreateTopics === "true",
+      walAsyncWrites: parsed.walAsyncWrites === "true"
     }),
     { onLeft: Effect.fail, onRight: Effect.succeed }
   )

@@ -32,6 +32,11 @@ export interface BrokerConfigShape {
    * consumers up to this much later; 0 syncs at once.
    */
   readonly walBackgroundSyncMs: number
+  /**
+   * Segment writes go to the libuv pool instead of blocking the event loop
+   * (docs/async-segment-writes.md); acks=0/1 replies wait for their write.
+   */
+  readonly walAsyncWrites: boolean
   readonly logSegmentBytes: number
   readonly logSegmentMs: number
   readonly logRetentionMs: number
@@ -59,6 +64,7 @@ export const defaults = {
   // off: on this machine it pays only with many partitions (docs/PERFORMANCE.md, session 7)
   walJournalFileBytes: 0,
   walBackgroundSyncMs: 5,
+  walAsyncWrites: false,
   logSegmentBytes: 1024 * 1024 * 1024,
   logSegmentMs: 7 * 24 * 3600 * 1000,
   logRetentionMs: 7 * 24 * 3600 * 1000,
@@ -143,6 +149,7 @@ export const validate = (input: BrokerConfigInput): Either.Either<BrokerConfigSh
     walFsync: fsync,
     walJournalFileBytes: input.walJournalFileBytes,
     walBackgroundSyncMs: input.walBackgroundSyncMs,
+    walAsyncWrites: input.walAsyncWrites,
     logSegmentBytes: input.logSegmentBytes,
     logSegmentMs: input.logSegmentMs,
     logRetentionMs: input.logRetentionMs,
@@ -168,6 +175,7 @@ export const configInput: Config.Config<BrokerConfigInput> = Config.all({
   walFsync: Config.string("walFsync").pipe(Config.withDefault(defaults.walFsync)),
   walJournalFileBytes: Config.integer("walJournalFileBytes").pipe(Config.withDefault(defaults.walJournalFileBytes)),
   walBackgroundSyncMs: Config.integer("walBackgroundSyncMs").pipe(Config.withDefault(defaults.walBackgroundSyncMs)),
+  walAsyncWrites: Config.boolean("walAsyncWrites").pipe(Config.withDefault(defaults.walAsyncWrites)),
   logSegmentBytes: Config.integer("logSegmentBytes").pipe(Config.withDefault(defaults.logSegmentBytes)),
   logSegmentMs: Config.integer("logSegmentMs").pipe(Config.withDefault(defaults.logSegmentMs)),
   logRetentionMs: Config.integer("logRetentionMs").pipe(Config.withDefault(defaults.logRetentionMs)),

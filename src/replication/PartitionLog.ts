@@ -47,6 +47,12 @@ export interface PartitionLog {
    * policy (at once if it already is), or with the error if the log fails.
    */
   readonly onDurable: (key: number, done: (error?: LogError) => void) => void
+  /**
+   * Calls `done` once every entry appended so far is written to the file
+   * system (at once unless segment writes are asynchronous), or with the error
+   * if a write failed.
+   */
+  readonly onWritten: (done: (error?: LogError) => void) => void
   readonly readPooled: (
     fromKey: number,
     maxBytes: number,

@@ -397,15 +397,29 @@ export class PartitionReplica {
     })
   }
 
-  /** `appendNow`, then for acks=all (-1) wait for the commit. */
+  /**
+   * Calls `done` once every batch appended so far is written to the file
+   * system: at once unless segment writes are asynchronous
+   * (docs/async-segment-writes.md), with the error if a write failed.
+   */
+  whenWritten(done: (error?: PartitionStorageError) => void): void {
+    this.log.onWritten((e) => done(e === undefined ? undefined : storageError(this.topic, this.partition)(e)))
+  }
+
+  /**
+   * `appendNow`, then for acks=all (-1) wait for the commit, for acks=0/1
+   * until the batch is written (`whenWritten`).
+   */
   append(records: Buffer | null, acks: number): Effect.Effect<AppendResult, AppendError> {
     return Effect.suspend(() => {
       const outcome = this.appendNow(records)
       if (outcome._tag === "Failed") return Effect.fail(outcome.error)
-      if (acks !== -1) return Effect.succeed(outcome.result)
-      return Effect.async<AppendResult, AppendError>((resume) =>
-        this.whenCommitted(outcome.lastKey, (e) => resume(e === undefined ? Effect.succeed(outcome.result) : Effect.fail(e)))
-      )
+      const answer = (e: PartitionStorageError | undefined): Effect.Effect<AppendResult, AppendError> =>
+        e === undefined ? Effect.succeed(outcome.result) : Effect.fail(e)
+      return Effect.async<AppendResult, AppendError>((resume) => {
+        if (acks === -1) this.whenCommitted(outcome.lastKey, (e) => resume(answer(e)))
+        else this.whenWritten((e) => resume(answer(e)))
+      })
     })
   }
 

@@ -54,6 +54,7 @@ export const partitionLogFromSegmentedLog = (log: SegmentedLog): PartitionLog =>
     writeState: (bytes) => log.core.fileIO.writeFileDurable(path.join(log.core.dir, RAFT_STATE_FILE), bytes)
   },
   onDurable: (key, done) => log.core.onDurable(key, done),
+  onWritten: (done) => log.core.onWritten(done),
   readPooled: (fromKey, maxBytes, endKey) => log.read(fromKey, maxBytes, endKey - 1),
   offsetForTimestamp: (ts) => log.offsetForTimestamp(ts),
   maxTimestamp: (endKey) =>

@@ -10,6 +10,7 @@
 import { Context, Effect, Layer, Scope } from "effect"
 import * as path from "node:path"
 import { LogNotFound, StorageError, WalCorrupt, toStorageError } from "./errors.js"
+import { withAsyncWrites } from "./AsyncWriteFileIO.js"
 import { MemoryFileIO, nodeFileIO, type FileIO } from "./FileIO.js"
 import { FORMAT_VERSION } from "./Frame.js"
 import { openJournal } from "./JournalReplay.js"
@@ -131,7 +132,9 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         `node journal replayed: ${replay.records} records (${replay.bytes} bytes), ${replay.skipped} for removed files; ${replay.end}`
       )
     }
-    const sync = new WalSync(io, cfg.fsyncPolicy, journal, cfg.backgroundSyncDelayMs)
+    // the journal keeps the FileIO it was opened with (synchronous writes); logs may write asynchronously
+    const logIO = cfg.asyncWrites ? withAsyncWrites(io) : io
+    const sync = new WalSync(logIO, cfg.fsyncPolicy, journal, cfg.backgroundSyncDelayMs)
     const logs = new Map<string, SegmentedLog>()
     const lock = yield* Effect.makeSemaphore(1)
     const serialized = lock.withPermits(1)
@@ -156,7 +159,7 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
       serialized(Effect.suspend(() => {
         const existing = logs.get(id)
         if (existing) return Effect.succeed(existing)
-        return openLog({ io, sync, id, dir: path.join(cfg.dataDir, encodeLogId(id)), config: logConfig(over) }).pipe(
+        return openLog({ io: logIO, sync, id, dir: path.join(cfg.dataDir, encodeLogId(id)), config: logConfig(over) }).pipe(
           Effect.tap((log) =>
             Effect.sync(() => {
               logs.set(id, log)
@@ -195,9 +198,9 @@ export const make: Effect.Effect<LogStoreService, StorageError, StorageConfig | 
         }
         return Effect.try({
           try: () => {
-            if (!io.exists(dir)) throw new LogNotFound({ log: id })
+            if (!logIO.exists(dir)) throw new LogNotFound({ log: id })
             journal?.deleteDir(dir)
-            io.rmrf(dir)
+            logIO.rmrf(dir)
           },
           catch: (e) => (e instanceof LogNotFound ? e : (toStorageError(id, "delete", e) as StorageError))
         })

@@ -29,6 +29,11 @@ export interface StorageConfigShape {
    * that it covers more writes (WalSync background requests); 0: at once.
    */
   readonly backgroundSyncDelayMs: number
+  /**
+   * Log segment writes go to the libuv pool (`withAsyncWrites`) instead of
+   * blocking the event loop; `LogCore.onWritten` tells when they are done.
+   */
+  readonly asyncWrites: boolean
 }
 
 export const defaults: Omit<StorageConfigShape, "dataDir"> = {
@@ -38,7 +43,8 @@ export const defaults: Omit<StorageConfigShape, "dataDir"> = {
   indexIntervalBytes: defaultLogConfig.indexIntervalBytes,
   memoryTierBytes: 32 * 1024 * 1024,
   journalFileBytes: 0,
-  backgroundSyncDelayMs: 0
+  backgroundSyncDelayMs: 0,
+  asyncWrites: false
 }
 
 const fsyncPolicyConfig = Config.string("fsyncPolicy").pipe(
@@ -82,6 +88,10 @@ export const config: Config.Config<StorageConfigShape> = Config.all({
   backgroundSyncDelayMs: Config.integer("backgroundSyncDelayMs").pipe(
     Config.withDescription("under batch, how long a sync no reply waits for may wait, ms (0, the default: at once)"),
     Config.withDefault(defaults.backgroundSyncDelayMs)
+  ),
+  asyncWrites: Config.boolean("asyncWrites").pipe(
+    Config.withDescription("write log segments on the libuv pool instead of the event loop (false, the default: synchronous)"),
+    Config.withDefault(defaults.asyncWrites)
   )
 }).pipe(Config.nested("storage"))
 

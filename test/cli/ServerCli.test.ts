@@ -22,7 +22,7 @@ describe("withFlagsAfterSubcommand", () => {
   })
 
   it("knows every flag of standalone by its kebab-case name", () => {
-    for (const flag of ["--node-id", "--advertised-host", "--wal-journal-file-bytes", "--log-retention-check-interval-ms", "--memory-tier-bytes"]) {
+    for (const flag of ["--node-id", "--advertised-host", "--wal-journal-file-bytes", "--log-retention-check-interval-ms", "--memory-tier-bytes", "--wal-async-writes"]) {
       expect(withFlagsAfterSubcommand([flag, "1", "standalone"])[0]).toBe("standalone")
     }
   })

@@ -14,6 +14,8 @@ describe("BrokerConfig", () => {
     expect(Either.getOrThrow(load({ CHRONIK_WAL_JOURNAL_FILE_BYTES: "67108864" })).walJournalFileBytes).toBe(67108864)
     expect(c.walBackgroundSyncMs).toBe(5)
     expect(Either.getOrThrow(load({ CHRONIK_WAL_BACKGROUND_SYNC_MS: "0" })).walBackgroundSyncMs).toBe(0)
+    expect(c.walAsyncWrites).toBe(false)
+    expect(Either.getOrThrow(load({ CHRONIK_WAL_ASYNC_WRITES: "true" })).walAsyncWrites).toBe(true)
   })
 
   it("reads CHRONIK_* variables in CONSTANT_CASE", () => {

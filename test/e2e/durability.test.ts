@@ -9,13 +9,21 @@ import { type BrokerProcess, startBroker } from "../support/broker.js"
 import { connectRaw, readPartition } from "../support/rawClient.js"
 
 describe.each([
-  ["segments synced by each group commit (default)", "0"],
-  ["with the node journal (--wal-journal-file-bytes)", "65536"]
-])("crash durability (real process), %s", (_name, journalFileBytes) => {
+  ["segments synced by each group commit (default)", "0", "false"],
+  ["with the node journal (--wal-journal-file-bytes)", "65536", "false"],
+  // the group commit's fdatasync must follow segment writes still on the libuv pool
+  ["with segment writes on the libuv pool (--wal-async-writes)", "0", "true"]
+])("crash durability (real process), %s", (_name, journalFileBytes, asyncWrites) => {
   let broker: BrokerProcess
   beforeAll(async () => {
     // with the journal, acks=all waits for the journal's fdatasync only: the restart must replay it
-    broker = await startBroker({ env: { CHRONIK_WAL_FSYNC: "batch", CHRONIK_WAL_JOURNAL_FILE_BYTES: journalFileBytes } })
+    broker = await startBroker({
+      env: {
+        CHRONIK_WAL_FSYNC: "batch",
+        CHRONIK_WAL_JOURNAL_FILE_BYTES: journalFileBytes,
+        CHRONIK_WAL_ASYNC_WRITES: asyncWrites
+      }
+    })
   })
   afterAll(async () => {
     await broker.cleanup()

@@ -3,8 +3,9 @@
  * versions carry message formats this broker does not store).
  *
  * Each partition's batch goes to its replica in one synchronous pass (no
- * Effect or fiber per partition); acks=0/1 answer at once, acks=all waits in
- * one Effect for the commits of every partition. Errors are per partition. acks=0 gets no response;
+ * Effect or fiber per partition); acks=0/1 answer once the batches are written
+ * (at once with synchronous segment writes; with asynchronous ones when the
+ * writes complete), acks=all waits in one Effect for the commits of every partition. Errors are per partition. acks=0 gets no response;
  * as in Kafka, a failed acks=0 produce closes the connection so the client
  * refreshes its metadata. acks=all waits for commit, bounded by timeoutMs.
  */
@@ -42,6 +43,12 @@ interface Waiting {
   done: boolean
 }
 
+/** A partition (acks=0/1) waiting for its batch to be written. */
+interface Writing {
+  readonly out: { -readonly [K in keyof PartitionOut]: PartitionOut[K] }
+  readonly replica: PartitionReplica
+}
+
 export const make = Effect.gen(function* () {
   const replicas = yield* ReplicaManager
 
@@ -54,7 +61,8 @@ export const make = Effect.gen(function* () {
     acks: number,
     topic: string,
     p: { readonly index: number; readonly records: Buffer | null },
-    waiting: Array<Waiting>
+    waiting: Array<Waiting>,
+    writing: Array<Writing>
   ): PartitionOut => {
     const replica = replicas.get(topic, p.index)
     if (replica === undefined) return failed(p.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
@@ -79,7 +87,33 @@ export const make = Effect.gen(function* () {
       errorMessage: null as string | null
     }
     if (acks === -1) waiting.push({ out, replica, lastKey: outcome.lastKey, done: false })
+    else writing.push({ out, replica })
     return out
+  }
+
+  /**
+   * acks=0/1: waits until every appended batch is written to the file system
+   * (undefined if they all are: synchronous segment writes); a partition whose
+   * write failed answers its storage error.
+   */
+  const awaitWritten = (writing: ReadonlyArray<Writing>): Effect.Effect<void> | undefined => {
+    let left = writing.length
+    let resumeLater: ((done: Effect.Effect<void>) => void) | undefined
+    for (const w of writing) {
+      w.replica.whenWritten((error) => {
+        if (error !== undefined) {
+          w.out.errorCode = errorCodeOf(error)
+          w.out.errorMessage = messageOf(error)
+          w.out.baseOffset = -1n
+        }
+        if (--left === 0 && resumeLater !== undefined) resumeLater(Effect.void)
+      })
+    }
+    if (left === 0) return undefined
+    return Effect.async<void>((resume) => {
+      if (left === 0) resume(Effect.void)
+      else resumeLater = resume
+    })
   }
 
   /**
@@ -129,26 +163,32 @@ export const make = Effect.gen(function* () {
       const acks = req.acks
       const validAcks = acks === -1 || acks === 0 || acks === 1
       const transactional = req.transactionalId !== null
-      let anyError = false
       const waiting: Array<Waiting> = []
+      const writing: Array<Writing> = []
       const responses = req.topicData.map((topic) => ({
         name: topic.name,
         partitionResponses: topic.partitionData.map((p) => {
-          let out: PartitionOut
-          if (!validAcks) out = failed(p.index, ErrorCode.INVALID_REQUIRED_ACKS)
-          else if (transactional) {
-            out = failed(p.index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "Transactions are not supported by this broker")
-          } else out = appendPartition(ctx, acks, topic.name, p, waiting)
-          if (out.errorCode !== ErrorCode.NONE) anyError = true
-          return out
+          if (!validAcks) return failed(p.index, ErrorCode.INVALID_REQUIRED_ACKS)
+          if (transactional) {
+            return failed(p.index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "Transactions are not supported by this broker")
+          }
+          return appendPartition(ctx, acks, topic.name, p, waiting, writing)
         })
       }))
+      const anyError = (): boolean =>
+        responses.some((t) => t.partitionResponses.some((p) => p.errorCode !== ErrorCode.NONE))
+      const written = writing.length > 0 ? awaitWritten(writing) : undefined
       if (acks === 0) {
-        return anyError
-          ? Effect.as(ctx.connection.close("a produce with acks=0 failed; closing so the client refreshes metadata"), null)
-          : Effect.succeed(null)
+        // the request stays in flight until its batches are written: that bounds the bytes being written
+        const answer = Effect.suspend(() =>
+          anyError()
+            ? Effect.as(ctx.connection.close("a produce with acks=0 failed; closing so the client refreshes metadata"), null)
+            : Effect.succeed(null)
+        )
+        return written === undefined ? answer : Effect.zipRight(written, answer)
       }
       const response: ProduceResponseInput = { responses, throttleTimeMs: 0 }
+      if (written !== undefined) return Effect.as(written, response)
       if (waiting.length === 0) return Effect.succeed(response)
       return Effect.as(awaitCommits(waiting, req.timeoutMs), response)
     }
