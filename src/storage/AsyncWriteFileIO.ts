@@ -85,7 +85,6 @@ export const withAsyncWrites = (inner: FileIO): AsyncWriteFileIO => {
   const syncing = new Map<Fd, number>()
   const stats: AsyncWriteStats = { issued: 0, coalesced: 0, pendingBytes: 0 }
 
-
   const settle = (s: FileState): void => {
     if (s.barriers.length === 0) return
     const ready: Array<Barrier> = []
