@@ -3,11 +3,12 @@
  * versions carry message formats this broker does not store).
  *
  * Each partition's batch goes to its replica in one synchronous pass (no
- * Effect or fiber per partition); acks=0/1 answer once the batches are written
- * (at once with synchronous segment writes; with asynchronous ones when the
- * writes complete), acks=all waits in one Effect for the commits of every partition. Errors are per partition. acks=0 gets no response;
- * as in Kafka, a failed acks=0 produce closes the connection so the client
- * refreshes its metadata. acks=all waits for commit, bounded by timeoutMs.
+ * Effect or fiber per partition); acks=0/1 answer once the batches are
+ * written (at once with synchronous segment writes, when the writes complete
+ * with `--wal-async-writes`); acks=all waits in one Effect for the commits of
+ * every partition, bounded by timeoutMs. Errors are per partition. acks=0 gets
+ * no response; as in Kafka, a failed acks=0 produce closes the connection so
+ * the client refreshes its metadata.
  */
 import { Duration, Effect } from "effect"
 import { ErrorCode } from "../../protocol/errorCodes.js"
