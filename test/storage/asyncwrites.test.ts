@@ -11,6 +11,7 @@ import { withAsyncWrites } from "../../src/storage/AsyncWriteFileIO.js"
 import { type Fd, MemoryFileIO, instrument, nodeFileIO } from "../../src/storage/FileIO.js"
 import { FRAME_HEADER } from "../../src/storage/Frame.js"
 import { FsyncPolicy, StorageError, WalSync } from "../../src/storage/index.js"
+import type { LogConfig } from "../../src/storage/SegmentedLog.js"
 import { entries, entry, openCore, payloadFor, readAll, rmDir, tmpDir } from "./helpers.js"
 
 /** Lets pending callbacks (setImmediate, promise jobs) run. */
@@ -38,6 +39,14 @@ const setup = () => {
   return { mem, io }
 }
 
+/** A new file /d/f through the wrapper, its asynchronous writes held. */
+const heldFile = () => {
+  const { mem, io } = setup()
+  const fd = io.open("/d/f")
+  mem.holdWrites()
+  return { mem, io, fd }
+}
+
 describe("withAsyncWrites", () => {
   it("reads and sizes a file as if its pending writes had landed; the bytes land when the write completes", async () => {
     const { mem, io } = setup()
@@ -62,9 +71,7 @@ describe("withAsyncWrites", () => {
   })
 
   it("a truncation made while a write is pending runs after it: the write never resurrects cut bytes", async () => {
-    const { mem, io } = setup()
-    const fd = io.open("/d/f")
-    mem.holdWrites()
+    const { mem, io, fd } = heldFile()
     io.write(fd, Buffer.from("aaaaaaaaaa"), 0) // [0, 10)
     io.truncate(fd, 4)
     io.write(fd, Buffer.from("bbb"), 4)
@@ -83,9 +90,7 @@ describe("withAsyncWrites", () => {
   })
 
   it("fdatasync starts only after the writes made before it completed (a crash before loses them)", async () => {
-    const { mem, io } = setup()
-    const fd = io.open("/d/f")
-    mem.holdWrites()
+    const { mem, io, fd } = heldFile()
     io.write(fd, Buffer.from("durable?"), 0)
     const sync = settled(io.fdatasync(fd))
     await turns()
@@ -98,9 +103,7 @@ describe("withAsyncWrites", () => {
   })
 
   it("contiguous writes queued behind one in flight go out as one vectored write", async () => {
-    const { mem, io } = setup()
-    const fd = io.open("/d/f")
-    mem.holdWrites()
+    const { mem, io, fd } = heldFile()
     io.write(fd, Buffer.from("0123"), 0)
     io.write(fd, Buffer.from("45"), 4)
     io.writev(fd, [Buffer.from("67"), Buffer.from("89")], 6)
@@ -114,9 +117,7 @@ describe("withAsyncWrites", () => {
   })
 
   it("close waits for pending writes; another fd on the same path sees them", async () => {
-    const { mem, io } = setup()
-    const fd = io.open("/d/f")
-    mem.holdWrites()
+    const { mem, io, fd } = heldFile()
     io.write(fd, Buffer.from("abc"), 0)
     io.close(fd)
     expect(mem.size(fd)).toBe(0) // the inner fd is still open
@@ -131,9 +132,7 @@ describe("withAsyncWrites", () => {
   })
 
   it("after unlink, a new file at the same path does not see the old file's pending writes", async () => {
-    const { mem, io } = setup()
-    const fd = io.open("/d/f")
-    mem.holdWrites()
+    const { mem, io, fd } = heldFile()
     io.write(fd, Buffer.from("old"), 0)
     io.close(fd)
     io.unlink("/d/f")
@@ -144,9 +143,7 @@ describe("withAsyncWrites", () => {
   })
 
   it("a failed write fails the file: whenWritten reports it, later writes, truncations and syncs refuse", async () => {
-    const { mem, io } = setup()
-    const fd = io.open("/d/f")
-    mem.holdWrites()
+    const { mem, io, fd } = heldFile()
     io.write(fd, Buffer.from("first"), 0)
     io.write(fd, Buffer.from("second"), 5)
     const reported: Array<unknown> = []
@@ -221,11 +218,27 @@ describe("LogCore over asynchronous writes", () => {
     await l2.close()
   })
 
-  it("onWritten answers once the entries appended before it are written", async () => {
+  /** A log holding `count` durable entries of `size` bytes, with later writes held. */
+  const durableThenHeld = async (count: number, size: number, config: Partial<LogConfig> = {}) => {
+    const { mem, io } = setup()
+    const { log } = await openCore(io, "/d/l", config)
+    log.append(entries(0, count, 1, size), 0)
+    await log.awaitDurable(count - 1)
+    mem.holdWrites()
+    return { mem, log }
+  }
+
+  /** A log under fsync never with three entries appended and their write held. */
+  const neverWithHeldWrite = async () => {
     const { mem, io } = setup()
     const { log } = await openCore(io, "/d/l", {}, { policy: FsyncPolicy.never })
     mem.holdWrites()
     log.append(entries(0, 3, 1, 100), 0)
+    return { mem, log }
+  }
+
+  it("onWritten answers once the entries appended before it are written", async () => {
+    const { mem, log } = await neverWithHeldWrite()
     const answers: Array<unknown> = []
     log.onWritten((e) => answers.push(e ?? "written"))
     expect(answers).toEqual([])
@@ -238,10 +251,7 @@ describe("LogCore over asynchronous writes", () => {
   })
 
   it("under fsync never, durability (the page cache: it survives the process) still waits for the write", async () => {
-    const { mem, io } = setup()
-    const { log } = await openCore(io, "/d/l", {}, { policy: FsyncPolicy.never })
-    mem.holdWrites()
-    log.append(entries(0, 3, 1, 100), 0)
+    const { mem, log } = await neverWithHeldWrite()
     const answers: Array<string> = []
     log.onDurable(2, (e) => answers.push(e === undefined ? "durable" : "error"))
     log.onSynced((e) => answers.push(e === undefined ? "synced" : "error"))
@@ -288,11 +298,7 @@ describe("LogCore over asynchronous writes", () => {
   })
 
   it("truncateAfter while the cut entries are still being written: they never come back", async () => {
-    const { mem, io } = setup()
-    const { log } = await openCore(io, "/d/l", { memoryTierBytes: 0 })
-    log.append(entries(0, 10, 1, 100), 0)
-    await log.awaitDurable(9)
-    mem.holdWrites()
+    const { mem, log } = await durableThenHeld(10, 100, { memoryTierBytes: 0 })
     log.append(entries(10, 10, 1, 100), 0)
     log.truncateAfter(14)
     log.append(entries(15, 3, 1, 50), 0)
@@ -350,11 +356,7 @@ describe("LogCore over asynchronous writes", () => {
   })
 
   it("a crash with writes pending keeps every durable entry and loses only undurable ones", async () => {
-    const { mem, io } = setup()
-    const { log } = await openCore(io, "/d/l")
-    log.append(entries(0, 10, 1, 200), 0)
-    await log.awaitDurable(9)
-    mem.holdWrites()
+    const { mem, log } = await durableThenHeld(10, 200)
     log.append(entries(10, 10, 1, 200), 0)
     log.append(entries(20, 10, 1, 200), 0)
     mem.completeWrite() // 10..19 land; 20..29 stay in flight
@@ -369,11 +371,7 @@ describe("LogCore over asynchronous writes", () => {
   })
 
   it("a failed write fails the log: onWritten and durability waiters get the error, appends are refused", async () => {
-    const { mem, io } = setup()
-    const { log } = await openCore(io, "/d/l")
-    log.append(entries(0, 5, 1, 100), 0)
-    await log.awaitDurable(4)
-    mem.holdWrites()
+    const { mem, log } = await durableThenHeld(5, 100)
     log.append(entries(5, 5, 1, 100), 0)
     const written: Array<unknown> = []
     log.onWritten((e) => written.push(e))
