@@ -27,6 +27,14 @@ const str = (flag: string, key: string, fallback: string, description: string) =
     Options.withDescription(`${description} [env CHRONIK_${constant(key)}, default ${fallback}]`)
   )
 
+/** A true/false flag; `--flag true` rather than a bare switch, so every flag of `standalone` takes a value. */
+const bool = (flag: string, key: string, fallback: boolean, description: string) =>
+  Options.choice(flag, ["true", "false"]).pipe(
+    Options.withFallbackConfig(Config.literal("true", "false")(key)),
+    Options.withDefault(fallback ? "true" : "false"),
+    Options.withDescription(`${description} [env CHRONIK_${constant(key)}, default ${fallback}]`)
+  )
+
 const constant = (camel: string): string => camel.replace(/([A-Z])/g, "_$1").toUpperCase()
 
 export const options = {
@@ -46,13 +54,7 @@ export const options = {
     Options.withDescription("Port clients are told to connect to [env CHRONIK_ADVERTISED_PORT, default the listener port]")
   ),
   dataDir: str("data-dir", "dataDir", d.dataDir, "Directory for logs and metadata"),
-  autoCreateTopics: Options.choice("auto-create-topics", ["true", "false"]).pipe(
-    Options.withFallbackConfig(Config.literal("true", "false")("autoCreateTopics")),
-    Options.withDefault(d.autoCreateTopics ? "true" : "false"),
-    Options.withDescription(
-      `Create unknown topics on Metadata and Produce [env CHRONIK_AUTO_CREATE_TOPICS, default ${d.autoCreateTopics}]`
-    )
-  ),
+  autoCreateTopics: bool("auto-create-topics", "autoCreateTopics", d.autoCreateTopics, "Create unknown topics on Metadata and Produce"),
   numPartitions: int("num-partitions", "numPartitions", d.numPartitions, "Partitions of an auto-created topic"),
   walFsync: str("wal-fsync", "walFsync", d.walFsync, "fsync policy: batch | interval:<ms> | never"),
   walJournalFileBytes: int(
@@ -67,13 +69,11 @@ export const options = {
     d.walBackgroundSyncMs,
     "With batch, a sync that no reply waits for (the commit of acks=0/1 records) may wait this long to cover more writes; such records reach consumers up to this much later (0: sync at once, max 1000)"
   ),
-  walAsyncWrites: Options.choice("wal-async-writes", ["true", "false"]).pipe(
-    Options.withFallbackConfig(Config.literal("true", "false")("walAsyncWrites")),
-    Options.withDefault(d.walAsyncWrites ? "true" : "false"),
-    Options.withDescription(
-      "Write segments on the libuv thread pool instead of the event loop; acks=0/1 replies wait for their write " +
-        `(docs/async-segment-writes.md) [env CHRONIK_WAL_ASYNC_WRITES, default ${d.walAsyncWrites}]`
-    )
+  walAsyncWrites: bool(
+    "wal-async-writes",
+    "walAsyncWrites",
+    d.walAsyncWrites,
+    "Write segments on the libuv thread pool instead of the event loop; acks=0/1 replies wait for their write (docs/async-segment-writes.md)"
   ),
   logSegmentBytes: int("log-segment-bytes", "logSegmentBytes", d.logSegmentBytes, "Default segment.bytes"),
   logSegmentMs: int("log-segment-ms", "logSegmentMs", d.logSegmentMs, "Default segment.ms"),
