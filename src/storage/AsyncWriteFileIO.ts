@@ -25,7 +25,7 @@
  * journal shares the inner FileIO) passes through with synchronous writes.
  */
 import * as path from "node:path"
-import type { Fd, FileIO } from "./FileIO.js"
+import { errno, type Fd, type FileIO } from "./FileIO.js"
 
 /** Most buffers in one vectored write (Linux IOV_MAX is 1024). */
 const MAX_IOV = 1024
@@ -54,12 +54,6 @@ class FileState {
   barriers: Array<Barrier> = []
   /** @param size the file's size once every pending operation is done (all its writes and truncations come through here) */
   constructor(public size: number) {}
-}
-
-const errno = (code: string, message: string): NodeJS.ErrnoException => {
-  const e = new Error(`${code}: ${message}`) as NodeJS.ErrnoException
-  e.code = code
-  return e
 }
 
 export interface AsyncWriteStats {

@@ -163,7 +163,8 @@ export const nodeFileIO: FileIO = {
 // ---------------------------------------------------------------------------
 // In-memory implementation with a crash model
 
-const errno = (code: string, msg: string): NodeJS.ErrnoException => {
+/** An Error carrying an errno `code`, as node:fs throws them (for the in-memory and wrapping FileIOs). */
+export const errno = (code: string, msg: string): NodeJS.ErrnoException => {
   const e = new Error(`${code}: ${msg}`) as NodeJS.ErrnoException
   e.code = code
   return e
