@@ -36,6 +36,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { Admin } from "@platformatic/kafka"
 import { freePort, startBroker } from "../test/support/broker.js"
 
 const repoRoot = resolve(import.meta.dirname, "..")
@@ -265,7 +266,8 @@ const startKafka = async (): Promise<Running> => {
   }
   const p = await exec("bash", [join(repoRoot, "scripts/kafka-reference/start.sh"), String(port), dataDir], 180_000, {
     KAFKA_START_TIMEOUT: "150",
-    KAFKA_EXTRA_PROPS: "num.partitions=8"
+    // a deleted topic's files go at once, as Chronik's do (Kafka's default waits 60 s): see dropTopics
+    KAFKA_EXTRA_PROPS: "num.partitions=8\nlog.segment.delete.delay.ms=0"
   })
   if (p.code !== 0) {
     await stop()
@@ -389,6 +391,30 @@ interface Session {
   readonly steps: Record<string, Result>
   /** ProducerPerformance records: sized from this broker's own producer rate. */
   records: number
+  /** Topics a produce row kept for the consume row after it: row name -> topic and messages written. */
+  readonly kept: Record<string, { readonly topic: string; readonly messages: number }>
+}
+
+/**
+ * Deletes topics no later step reads, then waits a moment for the files to
+ * go. On this virtual machine, page-cache pages the guest has not used lately
+ * cost about ten times more kernel CPU to fill than pages just freed (3 GB
+ * written with dd: 0.7 s of system time for the first 3 GB, 7.4-8.4 s for
+ * each 3 GB after it, 0.6-0.9 s when each 3 GB file is deleted before the
+ * next), so a broker that kept every row's data paid that toll from its
+ * third or fourth row on, whichever broker it was (docs/PERFORMANCE.md,
+ * session 11). A failure is logged, not fatal.
+ */
+const dropTopics = async (s: Session, topics: ReadonlyArray<string>): Promise<void> => {
+  const admin = new Admin({ clientId: "chronik-bench-admin", bootstrapBrokers: [s.b.bootstrap], retries: 2, retryDelay: 200, timeout: 30_000 })
+  try {
+    await admin.deleteTopics({ topics: [...topics] })
+  } catch (e) {
+    log(`${s.broker}: deleting ${topics.join(", ")} failed: ${String(e instanceof Error ? e.message : e).slice(0, 200)}`)
+  } finally {
+    await admin.close().catch(() => undefined)
+  }
+  await new Promise((r) => setTimeout(r, 2000))
 }
 
 const record = (s: { readonly broker: string; readonly steps: Record<string, Result> }, name: string, r: Result) => {
@@ -417,15 +443,11 @@ const stopBroker = async (broker: string, b: Running) => {
   await b.stop()
 }
 
-const warmUp = async (broker: string, b: Running) => {
-  // Warm-up (JIT of the JVM broker and of Node, page cache), not reported in the table.
-  const warm = await producerRun(b.bootstrap, "bench-warmup", "1", 8, client, Math.min(D, 8))
-  log(`${broker}: warm-up: ${warm.ok ? `${warm["msgsPerSec"]} msg/s` : `FAILED: ${String(warm.error).slice(0, 200)}`}`)
-}
-
-const consumeFrom = (s: Session, name: string) => {
-  const prod = s.steps[name]
-  return prod?.ok === true ? Number(prod["messages"]) : 0
+const warmUp = async (s: Session) => {
+  // Warm-up (JIT of the JVM broker and of Node), not reported in the table.
+  const warm = await producerRun(s.b.bootstrap, "bench-warmup", "1", 8, client, Math.min(D, 8))
+  log(`${s.broker}: warm-up: ${warm.ok ? `${warm["msgsPerSec"]} msg/s` : `FAILED: ${String(warm.error).slice(0, 200)}`}`)
+  await dropTopics(s, ["bench-warmup"])
 }
 
 // Time to read what was produced: 3x the producer run, and at least n / 25k msg/s (a consumer
@@ -433,14 +455,21 @@ const consumeFrom = (s: Session, name: string) => {
 // 3 x D window lets it read).
 const readWindow = (n: number) => Math.max(D * 3, Math.ceil(n / 25_000))
 
-const consumeStep = (s: Session, from: string, topic: string, mode: "fetch" | "group", partitions: number): Promise<Result> => {
-  const n = consumeFrom(s, from)
-  if (n === 0) return Promise.resolve({ ok: false, error: "nothing produced to read" })
-  return loadStep(
-    "bench/loadgen/consumer.ts",
-    ["--bootstrap", s.b.bootstrap, "--topic", topic, "--mode", mode, "--partitions", String(partitions), "--count", String(n), "--duration", String(readWindow(n))],
-    readWindow(n) + 40
-  )
+/** Reads what the produce row `from` kept (its last run's topic), then deletes that topic. */
+const consumeStep = async (s: Session, from: string, mode: "fetch" | "group", partitions: number): Promise<Result> => {
+  const src = s.kept[from]
+  if (src === undefined || src.messages === 0) return { ok: false, error: "nothing produced to read" }
+  const n = src.messages
+  try {
+    return await loadStep(
+      "bench/loadgen/consumer.ts",
+      ["--bootstrap", s.b.bootstrap, "--topic", src.topic, "--mode", mode, "--partitions", String(partitions), "--count", String(n), "--duration", String(readWindow(n))],
+      readWindow(n) + 40
+    )
+  } finally {
+    delete s.kept[from]
+    await dropTopics(s, [src.topic])
+  }
 }
 
 /**
@@ -448,10 +477,10 @@ const consumeStep = (s: Session, from: string, topic: string, mode: "fetch" | "g
  * (the lower one of the middle two for an even count), with every run's
  * figures in its notes and `runs`. Any failed run fails the row.
  */
-const repeated = async (run: () => Promise<Result>): Promise<Result> => {
-  if (REPEAT === 1) return run()
+const repeated = async (run: (i: number) => Promise<Result>): Promise<Result> => {
+  if (REPEAT === 1) return run(0)
   const rs: Array<Result> = []
-  for (let i = 0; i < REPEAT && !interrupted; i++) rs.push(await run())
+  for (let i = 0; i < REPEAT && !interrupted; i++) rs.push(await run(i))
   const failed = rs.find((r) => !r.ok)
   if (failed !== undefined || rs.length === 0) return failed ?? { ok: false, error: "interrupted" }
   const rate = (r: Result) => Number(r["msgsPerSec"] ?? 0)
@@ -462,47 +491,90 @@ const repeated = async (run: () => Promise<Result>): Promise<Result> => {
 
 type Step = readonly [name: string, run: (s: Session) => Promise<Result>]
 
-/** The table's rows, in the order they run on each broker. */
+/**
+ * The rows of one producer load, `REPEAT` runs each to a topic of its own
+ * (`<base>-<run>`), deleted after the run (see `dropTopics`) except the last
+ * run's when a consume row reads it next (`keep`).
+ */
+const producedRow =
+  (row: string, base: string, keep: boolean, run: (s: Session, topic: string) => Promise<Result>) =>
+  (s: Session): Promise<Result> =>
+    repeated(async (i) => {
+      const topic = `${base}-${i + 1}`
+      const r = await withBrokerCpu(s.b, () => run(s, topic))
+      if (keep && (i === REPEAT - 1 || interrupted) && r.ok) s.kept[row] = { topic, messages: Number(r["messages"] ?? 0) }
+      else await dropTopics(s, [topic])
+      return r
+    })
+
+const produceStep = (acks: string, partitions: number, keep = false, c = client, base = `bench-a${acks}-p${partitions}`): Step => {
+  const row = `produce acks=${acks} p=${partitions}${c === client ? "" : ` (${c})`}`
+  return [row, producedRow(row, base, keep, (s, topic) => producerRun(s.b.bootstrap, topic, acks, partitions, c))]
+}
+
+const producerPerfStep = (acks: string, keep = false): Step => {
+  const row = `ProducerPerformance acks=${acks}`
+  return [
+    row,
+    (s) => {
+      // Kafka's own tool: records sized so a run takes about D seconds at the rate our producer
+      // reached on this broker (bounded both ways), killed after a timeout.
+      const rate = Number(s.steps["produce acks=1 p=8"]?.["msgsPerSec"] ?? s.steps["produce acks=1 p=1"]?.["msgsPerSec"] ?? 0)
+      s.records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
+      const records = s.records
+      return producedRow(row, `perf-a${acks}`, keep, (s, topic) => producerPerf(s.b.bootstrap, topic, acks, records))(s)
+    }
+  ]
+}
+
+/**
+ * The steps in the order they run on each broker: a consume row right after
+ * the produce row whose last run it reads, so that a broker holds at most one
+ * run's data besides the one being written. The table lists them in `ROWS` order.
+ */
 const STEPS: ReadonlyArray<Step> = [
-  ...["1", "all"].flatMap((acks) =>
-    [1, 8].map((partitions): Step => [
-      `produce acks=${acks} p=${partitions}`,
-      (s) => repeated(() => withBrokerCpu(s.b, () => producerRun(s.b.bootstrap, `bench-a${acks}-p${partitions}`, acks, partitions)))
-    ])
-  ),
-  (() => {
-    const other = client === "kafkajs" ? "platformatic" : "kafkajs"
-    return [`produce acks=1 p=1 (${other})`, (s: Session) => repeated(() => withBrokerCpu(s.b, () => producerRun(s.b.bootstrap, `bench-${other}`, "1", 1, other)))] as Step
-  })(),
-  ["consume fetch p=8", (s) => consumeStep(s, "produce acks=1 p=8", "bench-a1-p8", "fetch", 8)],
-  ["consume group p=1", (s) => consumeStep(s, "produce acks=1 p=1", "bench-a1-p1", "group", 1)],
-  ...["1", "all"].map(
-    (acks): Step => [
-      `ProducerPerformance acks=${acks}`,
-      (s) => {
-        // Kafka's own tool: records sized so a run takes about D seconds at the rate our producer
-        // reached on this broker (bounded both ways), killed after a timeout.
-        const rate = Number(s.steps["produce acks=1 p=8"]?.["msgsPerSec"] ?? s.steps["produce acks=1 p=1"]?.["msgsPerSec"] ?? 0)
-        s.records = Math.max(20_000, Math.min(quick ? 300_000 : 2_000_000, Math.round(rate * D)))
-        const records = s.records
-        return repeated(() => withBrokerCpu(s.b, () => producerPerf(s.b.bootstrap, `perf-a${acks}`, acks, records)))
-      }
-    ]
-  ),
+  produceStep("1", 1, true),
+  ["consume group p=1", (s) => consumeStep(s, "produce acks=1 p=1", "group", 1)],
+  produceStep("1", 8, true),
+  ["consume fetch p=8", (s) => consumeStep(s, "produce acks=1 p=8", "fetch", 8)],
+  produceStep("all", 1),
+  produceStep("all", 8),
+  produceStep("1", 1, false, client === "kafkajs" ? "platformatic" : "kafkajs", `bench-${client === "kafkajs" ? "platformatic" : "kafkajs"}`),
+  producerPerfStep("1", true),
   [
     "ConsumerPerformance",
     async (s) => {
-      const pp = s.steps["ProducerPerformance acks=1"]
-      const consumeN = pp?.ok === true ? Number(pp["messages"]) : 0
-      if (consumeN === 0) return { ok: false, error: "ProducerPerformance acks=1 produced nothing to read" }
-      const p = await javaTool(
-        "org.apache.kafka.tools.ConsumerPerformance",
-        ["--bootstrap-server", s.b.bootstrap, "--topic", "perf-a1", "--num-records", String(consumeN), "--timeout", "20000", "--group", `perf-${Date.now()}`],
-        (D * 4 + 60) * 1000
-      )
-      return parseConsumerPerf(p, consumeN)
+      const src = s.kept["ProducerPerformance acks=1"]
+      if (src === undefined || src.messages === 0) return { ok: false, error: "ProducerPerformance acks=1 produced nothing to read" }
+      try {
+        const p = await javaTool(
+          "org.apache.kafka.tools.ConsumerPerformance",
+          ["--bootstrap-server", s.b.bootstrap, "--topic", src.topic, "--num-records", String(src.messages), "--timeout", "20000", "--group", `perf-${Date.now()}`],
+          (D * 4 + 60) * 1000
+        )
+        return parseConsumerPerf(p, src.messages)
+      } finally {
+        delete s.kept["ProducerPerformance acks=1"]
+        await dropTopics(s, [src.topic])
+      }
     }
-  ]
+  ],
+  producerPerfStep("all")
+]
+
+/** The table's row order. */
+const ROWS: ReadonlyArray<string> = [
+  "produce acks=1 p=1",
+  "produce acks=1 p=8",
+  "produce acks=all p=1",
+  "produce acks=all p=8",
+  `produce acks=1 p=1 (${client === "kafkajs" ? "platformatic" : "kafkajs"})`,
+  "consume fetch p=8",
+  "consume group p=1",
+  "ProducerPerformance acks=1",
+  "ProducerPerformance acks=all",
+  "ConsumerPerformance",
+  ...EQUAL_DURABILITY_ROWS.map(([row]) => row)
 ]
 
 /**
@@ -525,10 +597,10 @@ const benchBrokers = async (brokers: ReadonlyArray<"kafka" | "chronik">): Promis
       out[broker] = { ...started, startError: b, steps: {} }
       continue
     }
-    const s: Session = { broker, b, steps: {}, records: 20_000 }
+    const s: Session = { broker, b, steps: {}, records: 20_000, kept: {} }
     sessions.push(s)
     try {
-      await warmUp(broker, b)
+      await warmUp(s)
       for (const [name, run] of STEPS) {
         if (interrupted) break
         record(s, name, await run(s))
@@ -553,12 +625,15 @@ const benchBrokers = async (brokers: ReadonlyArray<"kafka" | "chronik">): Promis
     if (typeof nb === "string") {
       for (const [row] of EQUAL_DURABILITY_ROWS) record(chronik, row, { ok: false, error: `did not start with --wal-fsync never: ${nb.slice(0, 300)}` })
     } else {
+      const ns: Session = { broker: "chronik", b: nb, steps: {}, records: chronik.records, kept: {} }
       try {
-        await warmUp("chronik", nb)
+        await warmUp(ns)
         for (const partitions of [1, 8]) {
-          record(chronik, `produce acks=all p=${partitions}, no fsync`, await repeated(() => withBrokerCpu(nb, () => producerRun(nb.bootstrap, `bench-nofsync-p${partitions}`, "all", partitions))))
+          const row = `produce acks=all p=${partitions}, no fsync`
+          record(chronik, row, await producedRow(row, `bench-nofsync-p${partitions}`, false, (s, topic) => producerRun(s.b.bootstrap, topic, "all", partitions))(ns))
         }
-        record(chronik, "ProducerPerformance acks=all, no fsync", await repeated(() => withBrokerCpu(nb, () => producerPerf(nb.bootstrap, "perf-nofsync", "all", chronik.records))))
+        const row = "ProducerPerformance acks=all, no fsync"
+        record(chronik, row, await producedRow(row, "perf-nofsync", false, (s, topic) => producerPerf(s.b.bootstrap, topic, "all", chronik.records))(ns))
       } finally {
         await stopBroker("chronik", nb)
       }
@@ -672,6 +747,9 @@ const markdown = (all: AllResults): string => {
       "The brokers run one after the other (Kafka, then Chronik), each on a fresh data dir that is removed when it stops. " +
         "With `--repeat N` (see the command above) each produce and ProducerPerformance row runs N times on the same broker and the table shows the median run by msg/s; " +
         "every run's figure is in the notes below. " +
+        "Each run writes to a topic of its own, deleted as soon as no later row reads it (a consume row runs right after the produce row whose last run it reads; " +
+        "Kafka runs with `log.segment.delete.delay.ms=0` so its files go at once too): on this virtual machine, filling page-cache pages the guest has not used lately costs " +
+        "about ten times the kernel CPU of reusing pages just freed, so a broker that kept every row's data paid that toll in its later rows (see session 11 below). " +
         "Each broker first gets a discarded warm-up run (acks=1, 8 partitions, up to 8 s). " +
         "Producer: `bench/loadgen/producer.ts`, 1 KiB values, no key, 8 concurrent send() calls of 256 messages each, spread round-robin over the partitions; " +
         "latency = send() to acknowledgement of the batch, ms (p50 / p99 / p99.9). MB = 10^6 bytes of values. " +
@@ -686,7 +764,8 @@ const markdown = (all: AllResults): string => {
     )
     out.push("| scenario | Kafka throughput | Kafka latency p50/p99/p99.9 ms | Chronik throughput | Chronik latency p50/p99/p99.9 ms | Chronik / Kafka (msg/s) |")
     out.push("|---|---|---|---|---|---|")
-    const names = [...new Set([...Object.keys(k?.steps ?? {}), ...Object.keys(c?.steps ?? {})])]
+    const rank = (n: string) => (ROWS.includes(n) ? ROWS.indexOf(n) : ROWS.length)
+    const names = [...new Set([...Object.keys(k?.steps ?? {}), ...Object.keys(c?.steps ?? {})])].sort((a, b) => rank(a) - rank(b))
     for (const n of names) {
       const a = stepCell(k?.steps[n])
       const b = stepCell(c?.steps[n])
