@@ -26,6 +26,8 @@
  *      "no fsync" scenarios are its default acks=all runs).
  *    Chronik runs with CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS=0, as the reference
  *    Kafka runs with group.initial.rebalance.delay.ms=0.
+ *    Each run writes to a topic of its own, deleted once no later step reads it (a
+ *    consume step runs right after the produce row it reads; see `dropTopics`).
  *    Every step has a timeout; a failing step is recorded with its error and the run
  *    goes on.
  * 3. results are merged into bench/results.json (committed, so that `--only chronik`
