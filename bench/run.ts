@@ -457,22 +457,26 @@ const warmUp = async (s: Session) => {
 // 3 x D window lets it read).
 const readWindow = (n: number) => Math.max(D * 3, Math.ceil(n / 25_000))
 
-/** Reads what the produce row `from` kept (its last run's topic), then deletes that topic. */
-const consumeStep = async (s: Session, from: string, mode: "fetch" | "group", partitions: number): Promise<Result> => {
+/** Runs `read` over what the produce row `from` kept (its last run's topic), then deletes that topic. */
+const readKept = async (s: Session, from: string, read: (topic: string, messages: number) => Promise<Result>): Promise<Result> => {
   const src = s.kept[from]
-  if (src === undefined || src.messages === 0) return { ok: false, error: "nothing produced to read" }
-  const n = src.messages
+  if (src === undefined || src.messages === 0) return { ok: false, error: `${from} produced nothing to read` }
   try {
-    return await loadStep(
-      "bench/loadgen/consumer.ts",
-      ["--bootstrap", s.b.bootstrap, "--topic", src.topic, "--mode", mode, "--partitions", String(partitions), "--count", String(n), "--duration", String(readWindow(n))],
-      readWindow(n) + 40
-    )
+    return await read(src.topic, src.messages)
   } finally {
     delete s.kept[from]
     await dropTopics(s, [src.topic])
   }
 }
+
+const consumeStep = (s: Session, from: string, mode: "fetch" | "group", partitions: number): Promise<Result> =>
+  readKept(s, from, (topic, n) =>
+    loadStep(
+      "bench/loadgen/consumer.ts",
+      ["--bootstrap", s.b.bootstrap, "--topic", topic, "--mode", mode, "--partitions", String(partitions), "--count", String(n), "--duration", String(readWindow(n))],
+      readWindow(n) + 40
+    )
+  )
 
 /**
  * Runs a produce step `REPEAT` times and answers the median run by msg/s
@@ -492,6 +496,9 @@ const repeated = async (run: (i: number) => Promise<Result>): Promise<Result> =>
 }
 
 type Step = readonly [name: string, run: (s: Session) => Promise<Result>]
+
+/** The load client of the comparison row (`produce acks=1 p=1 (<client>)`). */
+const otherClient = client === "kafkajs" ? "platformatic" : "kafkajs"
 
 /**
  * The rows of one producer load, `REPEAT` runs each to a topic of its own
@@ -541,25 +548,19 @@ const STEPS: ReadonlyArray<Step> = [
   ["consume fetch p=8", (s) => consumeStep(s, "produce acks=1 p=8", "fetch", 8)],
   produceStep("all", 1),
   produceStep("all", 8),
-  produceStep("1", 1, false, client === "kafkajs" ? "platformatic" : "kafkajs", `bench-${client === "kafkajs" ? "platformatic" : "kafkajs"}`),
+  produceStep("1", 1, false, otherClient, `bench-${otherClient}`),
   producerPerfStep("1", true),
   [
     "ConsumerPerformance",
-    async (s) => {
-      const src = s.kept["ProducerPerformance acks=1"]
-      if (src === undefined || src.messages === 0) return { ok: false, error: "ProducerPerformance acks=1 produced nothing to read" }
-      try {
+    (s) =>
+      readKept(s, "ProducerPerformance acks=1", async (topic, n) => {
         const p = await javaTool(
           "org.apache.kafka.tools.ConsumerPerformance",
-          ["--bootstrap-server", s.b.bootstrap, "--topic", src.topic, "--num-records", String(src.messages), "--timeout", "20000", "--group", `perf-${Date.now()}`],
+          ["--bootstrap-server", s.b.bootstrap, "--topic", topic, "--num-records", String(n), "--timeout", "20000", "--group", `perf-${Date.now()}`],
           (D * 4 + 60) * 1000
         )
-        return parseConsumerPerf(p, src.messages)
-      } finally {
-        delete s.kept["ProducerPerformance acks=1"]
-        await dropTopics(s, [src.topic])
-      }
-    }
+        return parseConsumerPerf(p, n)
+      })
   ],
   producerPerfStep("all")
 ]
@@ -570,7 +571,7 @@ const ROWS: ReadonlyArray<string> = [
   "produce acks=1 p=8",
   "produce acks=all p=1",
   "produce acks=all p=8",
-  `produce acks=1 p=1 (${client === "kafkajs" ? "platformatic" : "kafkajs"})`,
+  `produce acks=1 p=1 (${otherClient})`,
   "consume fetch p=8",
   "consume group p=1",
   "ProducerPerformance acks=1",
